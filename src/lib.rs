@@ -1,0 +1,30 @@
+//! crosscode: learned compact codes for cross-modal retrieval.
+//!
+//! The crate trains hashing and quantization models on paired features of two modalities,
+//! keeps the codes they produce in memory-mapped segment files, and searches them:
+//! binary codes by Hamming distance, PQ codes by lookup tables.
+//!
+//! Data flows one way: `io` → [`code`] → `store` → `index` → [`scan`].
+//!
+//! ```
+//! use crosscode::{BinaryCodes, SearchOptions, knn};
+//!
+//! // Three 16-bit codes, given as ±1 signs (x > 0 is a one bit).
+//! let mut signs = vec![-1.0f32; 48];
+//! signs[16..20].fill(1.0); // row 1: four bits set
+//! signs[32] = 1.0; // row 2: one bit set
+//! let db = BinaryCodes::from_signs(16, &signs)?;
+//! let query = BinaryCodes::from_signs(16, &[-1.0; 16])?;
+//! let hits = knn(db.view(), query.row(0).unwrap(), 2, &SearchOptions::default())?;
+//! assert_eq!(hits.iter().map(|n| (n.row, n.distance)).collect::<Vec<_>>(), [(0, 0), (2, 1)]);
+//! # Ok::<(), crosscode::Error>(())
+//! ```
+
+pub mod code;
+pub mod error;
+pub mod rng;
+pub mod scan;
+
+pub use code::{BinaryCodes, BinaryView};
+pub use error::{Error, Result};
+pub use scan::{HammingKernel, Neighbor, SearchOptions, knn, knn_batch, range, range_batch};

@@ -1,0 +1,10 @@
+//! CPU hot paths: Hamming kernels, top-k selection, and exhaustive search over codes in
+//! memory. Nothing here knows about files.
+
+pub mod hamming;
+pub mod search;
+pub mod topk;
+
+pub use hamming::{DistanceSink, HammingKernel};
+pub use search::{SearchOptions, all_distances, knn, knn_batch, range, range_batch};
+pub use topk::Neighbor;
