@@ -14,13 +14,17 @@ use rayon::prelude::*;
 
 use crate::code::BinaryView;
 use crate::error::{Error, Result};
-use crate::scan::hamming::{DistanceSink, HammingKernel};
+use crate::scan::hamming::{DistanceSink, HammingKernel, NibbleBlock};
 use crate::scan::topk::{Neighbor, TopK, WithinRadius, merge_sorted};
 
 /// Rows below which a single-query scan is not split across threads.
 const MIN_ROWS_PER_TASK: usize = 32 * 1024;
-/// Bytes of codes per block in batched scans (fits the L2 cache with room to spare).
-const BATCH_BLOCK_BYTES: usize = 192 * 1024;
+/// Bytes of codes per block in batched scans: with its nibble-split copy (twice the
+/// size) it stays in the L2 cache.
+const BATCH_BLOCK_BYTES: usize = 96 * 1024;
+
+/// Queries per thread from which batched scans re-lay out each block (see `NibbleBlock`).
+const MIN_QUERIES_TO_PREPARE: usize = 8;
 
 /// How a search runs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -151,11 +155,21 @@ pub fn knn_batch(
     let per_task = nq.div_ceil(threads);
     let scan_group = |group: &[u64]| -> Vec<Vec<Neighbor>> {
         let mut tops: Vec<TopK> = (0..group.len() / w).map(|_| TopK::new(k, max_d)).collect();
+        // Re-laying out a block costs about two scans of it: worth it for many queries.
+        let prepare = NibbleBlock::worthwhile(kernel, w) && tops.len() >= MIN_QUERIES_TO_PREPARE;
+        let mut block = NibbleBlock::default();
         if k > 0 {
             for start in (0..db.len()).step_by(block_rows) {
                 let end = (start + block_rows).min(db.len());
+                if prepare {
+                    block.fill(&db.as_words()[start * w..end * w], w);
+                }
+                let direct_from = if prepare { start + block.rows() } else { start };
                 for (q, top) in group.chunks_exact(w).zip(&mut tops) {
-                    scan_rows(kernel, &db, q, start, end, top);
+                    if prepare {
+                        block.scan(kernel, q, start, top);
+                    }
+                    scan_rows(kernel, &db, q, direct_from, end, top);
                 }
             }
         }

@@ -169,7 +169,7 @@ impl HammingKernel {
         first_row: usize,
         sink: &mut S,
     ) {
-        debug_assert!(!query.is_empty() && codes.len() % query.len() == 0);
+        debug_assert!(!query.is_empty() && codes.len().is_multiple_of(query.len()));
         debug_assert!(self.is_available());
         match self {
             HammingKernel::Scalar => scalar::scan(query, codes, first_row, sink),
@@ -189,6 +189,85 @@ impl HammingKernel {
                 unsafe { x86_avx512::scan(query, codes, first_row, sink) }
             }
             _ => portable::scan(query, codes, first_row, sink),
+        }
+    }
+}
+
+/// Mask of the low nibble of every byte.
+const LOW_NIBBLES: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+
+/// A block of codes re-laid out once so many queries can scan it faster: rows in groups
+/// of four, word `j` of the four rows side by side, split into low and high nibbles.
+///
+/// Used by batched searches with the AVX2 kernel on codes of two or more words, where
+/// the nibble split and the cross-lane reduction would otherwise be paid per query. The
+/// last `len() % 4` rows are not in the block; callers scan them directly.
+#[derive(Debug, Default)]
+pub(crate) struct NibbleBlock {
+    words_per_code: usize,
+    groups: usize,
+    nibbles: Vec<u64>,
+}
+
+impl NibbleBlock {
+    /// Whether `kernel` scans prepared blocks of `words_per_code`-word codes.
+    pub(crate) fn worthwhile(kernel: HammingKernel, words_per_code: usize) -> bool {
+        kernel == HammingKernel::Avx2 && words_per_code >= 2
+    }
+
+    /// Re-lays out `codes` (rows of `words_per_code` words) into this block.
+    pub(crate) fn fill(&mut self, codes: &[u64], words_per_code: usize) {
+        let w = words_per_code;
+        self.words_per_code = w;
+        self.groups = codes.len() / w / 4;
+        self.nibbles.clear();
+        self.nibbles.resize(self.groups * 8 * w, 0);
+        for (g, out) in self.nibbles.chunks_exact_mut(8 * w).enumerate() {
+            for j in 0..w {
+                for r in 0..4 {
+                    let x = codes[(4 * g + r) * w + j];
+                    out[8 * j + r] = x & LOW_NIBBLES;
+                    out[8 * j + 4 + r] = x >> 4 & LOW_NIBBLES;
+                }
+            }
+        }
+    }
+
+    /// Rows held (a multiple of four).
+    pub(crate) fn rows(&self) -> usize {
+        4 * self.groups
+    }
+
+    /// Scans the block (rows numbered from `first_row`) against `query`.
+    pub(crate) fn scan<S: DistanceSink>(
+        &self,
+        kernel: HammingKernel,
+        query: &[u64],
+        first_row: usize,
+        sink: &mut S,
+    ) {
+        debug_assert_eq!(query.len(), self.words_per_code);
+        #[cfg(target_arch = "x86_64")]
+        if kernel == HammingKernel::Avx2
+            && kernel.is_available()
+            && query.len() == self.words_per_code
+        {
+            // SAFETY: AVX2 is available (checked); `nibbles` holds `groups * 8 * w` words
+            // by construction in `fill`.
+            unsafe { x86_avx2::scan_nibbles(query, &self.nibbles, first_row, sink) };
+            return;
+        }
+        // No prepared-block kernel for this CPU: undo the layout row by row.
+        let w = self.words_per_code;
+        let mut row = vec![0u64; w];
+        for g in 0..self.groups {
+            for r in 0..4 {
+                for (j, word) in row.iter_mut().enumerate() {
+                    let base = g * 8 * w + 8 * j;
+                    *word = self.nibbles[base + r] | self.nibbles[base + 4 + r] << 4;
+                }
+                portable::scan(query, &row, first_row + 4 * g + r, sink);
+            }
         }
     }
 }
@@ -223,6 +302,35 @@ mod tests {
         ));
         assert!(HammingKernel::Scalar.is_available());
         assert!(HammingKernel::detect().is_available());
+    }
+
+    #[test]
+    fn nibble_block_matches_reference() {
+        let mut rng = crate::rng::Rng::new(5);
+        for w in [2usize, 3, 4, 5, 8, 33, 64] {
+            let rows = 4 * 9 + 3;
+            let codes: Vec<u64> = (0..rows * w).map(|_| rng.next_u64()).collect();
+            let query: Vec<u64> = (0..w).map(|_| rng.next_u64()).collect();
+            let mut block = NibbleBlock::default();
+            block.fill(&codes, w);
+            assert_eq!(block.rows(), 36);
+            for kernel in [HammingKernel::Avx2, HammingKernel::Portable] {
+                let mut sink = Collect {
+                    bound: u32::MAX,
+                    got: vec![],
+                };
+                block.scan(kernel, &query, 100, &mut sink);
+                let expect: Vec<(usize, u32)> = (0..36)
+                    .map(|r| {
+                        (
+                            100 + r,
+                            scalar::distance(&query, &codes[r * w..(r + 1) * w]),
+                        )
+                    })
+                    .collect();
+                assert_eq!(sink.got, expect, "w {w} kernel {kernel:?}");
+            }
+        }
     }
 
     #[test]

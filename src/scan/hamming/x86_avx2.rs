@@ -1,37 +1,82 @@
 //! AVX2 Hamming scan: popcount by nibble lookup (`vpshufb`), byte sums by `vpsadbw`.
 //!
-//! 64-bit codes go 16 rows a step: four vectors of four codes, their sums packed to
-//! sixteen `u16` distances in row order and compared with the bound in one instruction.
-//! Longer codes go four rows a step: each row's byte counts are accumulated over its
-//! 256-bit chunks (a masked load takes the last 1-3 words), reduced with `vpsadbw`, and
-//! the four rows' lane sums are folded together into four `u16` distances.
+//! - 64-bit codes go 16 rows a step: four vectors of four codes, their sums packed to
+//!   sixteen `u16` distances in row order and compared with the bound at once.
+//! - Longer codes go four rows a step: each row's byte counts are accumulated over its
+//!   256-bit chunks (a masked load takes the last 1-3 words), reduced with `vpsadbw`, and
+//!   the four rows' lane sums folded into four distances.
+//! - Batched scans of longer codes use a [`NibbleBlock`](super::NibbleBlock): four rows
+//!   interleaved word by word and pre-split into nibbles, so per query and word only
+//!   two lookups remain and each lane accumulates one row's distance.
+//!
+//! Style: the entry points carry `#[target_feature(enable = "avx2")]`; the helpers are
+//! `#[inline(always)] unsafe fn` without the attribute so they inline into them, and
+//! their one safety condition is that they run inside such an entry point.
 
 use std::arch::x86_64::*;
 
-use super::DistanceSink;
+use super::{DistanceSink, LOW_NIBBLES};
 
-/// Per-byte popcounts of `x` (each 0..=8).
-#[inline]
-#[target_feature(enable = "avx2")]
-fn byte_popcounts(x: __m256i) -> __m256i {
-    let lookup = _mm256_setr_epi8(
-        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
-        3, 4,
-    );
-    let low_nibbles = _mm256_set1_epi8(0x0f);
-    let lo = _mm256_and_si256(x, low_nibbles);
-    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low_nibbles);
-    _mm256_add_epi8(
-        _mm256_shuffle_epi8(lookup, lo),
-        _mm256_shuffle_epi8(lookup, hi),
-    )
+/// Popcount of each nibble value, for `vpshufb` (one copy per 128-bit half).
+///
+/// # Safety
+/// AVX2 must be enabled in the caller.
+#[inline(always)]
+unsafe fn nibble_lut() -> __m256i {
+    // SAFETY: AVX2 is enabled (contract).
+    unsafe {
+        _mm256_setr_epi8(
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
+            3, 3, 4,
+        )
+    }
 }
 
-/// The bound as a vector of `i16` (distances are at most 4096, so clamping is exact).
-#[inline]
-#[target_feature(enable = "avx2")]
-fn bound_vector(bound: u32) -> __m256i {
-    _mm256_set1_epi16(bound.min(i16::MAX as u32) as i16)
+/// Per-byte popcounts of `x` (each 0..=8).
+///
+/// # Safety
+/// AVX2 must be enabled in the caller.
+#[inline(always)]
+unsafe fn byte_popcounts(x: __m256i, lut: __m256i) -> __m256i {
+    // SAFETY: AVX2 is enabled (contract).
+    unsafe {
+        let low = _mm256_set1_epi8(0x0f);
+        let lo = _mm256_and_si256(x, low);
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), low);
+        _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi))
+    }
+}
+
+/// Loads four words starting at word `at` of `words`.
+///
+/// # Safety
+/// `at + 4 <= words.len()`; AVX2 must be enabled in the caller.
+#[inline(always)]
+unsafe fn load4(words: &[u64], at: usize) -> __m256i {
+    debug_assert!(at + 4 <= words.len());
+    // SAFETY: words at..at+4 exist (contract); loadu needs no alignment.
+    unsafe { _mm256_loadu_si256(words.as_ptr().add(at) as *const __m256i) }
+}
+
+/// How far ahead (in words) single-query scans of long codes prefetch: 4 KiB.
+const PREFETCH_WORDS: usize = 512;
+
+/// Hands the rows flagged in `below` (bit j: row `first + j`) to the sink. The rare path.
+#[cold]
+#[inline(never)]
+fn offer_flagged<S: DistanceSink>(
+    dist: &[u32],
+    below: u32,
+    first: usize,
+    bound: &mut u32,
+    sink: &mut S,
+) {
+    for (j, &d) in dist.iter().enumerate() {
+        if below & (1 << j) != 0 && d < *bound {
+            sink.offer(first + j, d);
+            *bound = sink.bound();
+        }
+    }
 }
 
 /// Scans `codes` against `query`.
@@ -46,121 +91,157 @@ pub(super) unsafe fn scan<S: DistanceSink>(
     first_row: usize,
     sink: &mut S,
 ) {
-    match query.len() {
-        1 => scan_one_word(query[0], codes, first_row, sink),
-        2 => scan_wide::<0, 2, S>(query, codes, first_row, sink),
-        4 => scan_wide::<1, 0, S>(query, codes, first_row, sink),
-        8 => scan_wide::<2, 0, S>(query, codes, first_row, sink),
-        16 => scan_wide::<4, 0, S>(query, codes, first_row, sink),
-        w => scan_wide_dynamic(query, codes, first_row, sink, w / 4, w % 4),
+    // SAFETY: AVX2 is enabled here; the shapes are the caller's contract.
+    unsafe {
+        match query.len() {
+            1 => scan_one_word(query[0], codes, first_row, sink),
+            2 => scan_rows4::<0, 2, S>(query, codes, first_row, sink),
+            4 => scan_rows4::<1, 0, S>(query, codes, first_row, sink),
+            8 => scan_rows4::<2, 0, S>(query, codes, first_row, sink),
+            16 => scan_rows4::<4, 0, S>(query, codes, first_row, sink),
+            w => scan_rows4_dynamic(query, codes, first_row, sink, w / 4, w % 4),
+        }
     }
 }
 
-#[target_feature(enable = "avx2,popcnt")]
-fn scan_one_word<S: DistanceSink>(query: u64, codes: &[u64], first_row: usize, sink: &mut S) {
-    let q = _mm256_set1_epi64x(query as i64);
-    let zero = _mm256_setzero_si256();
-    let row_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    let mut bound = sink.bound();
-    let mut bound_v = bound_vector(bound);
-    let groups = codes.len() / 16;
-    for g in 0..groups {
-        let base = g * 16;
-        // SAFETY: rows base..base + 16 lie inside `codes` (g < codes.len() / 16); loadu
-        // has no alignment requirement.
-        let (v0, v1, v2, v3) = unsafe {
-            let p = codes.as_ptr().add(base) as *const __m256i;
-            (
-                _mm256_loadu_si256(p),
-                _mm256_loadu_si256(p.add(1)),
-                _mm256_loadu_si256(p.add(2)),
-                _mm256_loadu_si256(p.add(3)),
-            )
-        };
-        let s0 = _mm256_sad_epu8(byte_popcounts(_mm256_xor_si256(v0, q)), zero);
-        let s1 = _mm256_sad_epu8(byte_popcounts(_mm256_xor_si256(v1, q)), zero);
-        let s2 = _mm256_sad_epu8(byte_popcounts(_mm256_xor_si256(v2, q)), zero);
-        let s3 = _mm256_sad_epu8(byte_popcounts(_mm256_xor_si256(v3, q)), zero);
-        // Two rounds of packs give lanes [0 1 4 5 8 9 12 13 | 2 3 6 7 10 11 14 15];
-        // the 32-bit permute puts the sixteen distances back in row order.
-        let packed = _mm256_packus_epi32(_mm256_packus_epi32(s0, s1), _mm256_packus_epi32(s2, s3));
-        let dist = _mm256_permutevar8x32_epi32(packed, row_order);
-        let below = _mm256_movemask_epi8(_mm256_cmpgt_epi16(bound_v, dist)) as u32;
-        if below != 0 {
-            let mut d = [0u16; 16];
-            // SAFETY: `d` is 32 writable bytes; storeu has no alignment requirement.
-            unsafe { _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, dist) };
-            let mut m = below & 0x5555_5555;
-            while m != 0 {
-                let j = (m.trailing_zeros() / 2) as usize;
-                m &= m - 1;
-                let dj = d[j] as u32;
-                if dj < bound {
-                    sink.offer(first_row + base + j, dj);
-                    bound = sink.bound();
+/// # Safety
+/// AVX2 must be enabled in the caller.
+#[inline(always)]
+unsafe fn scan_one_word<S: DistanceSink>(
+    query: u64,
+    codes: &[u64],
+    first_row: usize,
+    sink: &mut S,
+) {
+    // SAFETY: AVX2 is enabled (contract); every load is of words inside `codes`.
+    unsafe {
+        let lut = nibble_lut();
+        let q = _mm256_set1_epi64x(query as i64);
+        let zero = _mm256_setzero_si256();
+        let row_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let mut bound = sink.bound();
+        let mut bound_v = _mm256_set1_epi16(bound.min(i16::MAX as u32) as i16);
+        let groups = codes.len() / 16;
+        for g in 0..groups {
+            let at = g * 16;
+            // (No closures here: they would not inherit the AVX2 feature.)
+            let s0 = _mm256_sad_epu8(
+                byte_popcounts(_mm256_xor_si256(load4(codes, at), q), lut),
+                zero,
+            );
+            let s1 = _mm256_sad_epu8(
+                byte_popcounts(_mm256_xor_si256(load4(codes, at + 4), q), lut),
+                zero,
+            );
+            let s2 = _mm256_sad_epu8(
+                byte_popcounts(_mm256_xor_si256(load4(codes, at + 8), q), lut),
+                zero,
+            );
+            let s3 = _mm256_sad_epu8(
+                byte_popcounts(_mm256_xor_si256(load4(codes, at + 12), q), lut),
+                zero,
+            );
+            // Two rounds of packs give [0 1 4 5 8 9 12 13 | 2 3 6 7 10 11 14 15]; the
+            // 32-bit permute puts the sixteen distances back in row order.
+            let packed =
+                _mm256_packus_epi32(_mm256_packus_epi32(s0, s1), _mm256_packus_epi32(s2, s3));
+            let dist = _mm256_permutevar8x32_epi32(packed, row_order);
+            let lanes = _mm256_movemask_epi8(_mm256_cmpgt_epi16(bound_v, dist)) as u32;
+            if lanes != 0 {
+                let mut d16 = [0u16; 16];
+                _mm256_storeu_si256(d16.as_mut_ptr() as *mut __m256i, dist);
+                // One flag bit per row from the two mask bits per u16 lane.
+                let mut below = 0;
+                for j in 0..16 {
+                    below |= (lanes >> (2 * j) & 1) << j;
                 }
+                let mut d32 = [0u32; 16];
+                for (o, &x) in d32.iter_mut().zip(&d16) {
+                    *o = x as u32;
+                }
+                offer_flagged(&d32, below, first_row + at, &mut bound, sink);
+                bound_v = _mm256_set1_epi16(bound.min(i16::MAX as u32) as i16);
             }
-            bound_v = bound_vector(bound);
         }
-    }
-    for (i, &c) in codes.iter().enumerate().skip(groups * 16) {
-        let d = (c ^ query).count_ones();
-        if d < bound {
-            sink.offer(first_row + i, d);
-            bound = sink.bound();
+        for (i, &c) in codes.iter().enumerate().skip(groups * 16) {
+            let d = (c ^ query).count_ones();
+            if d < bound {
+                sink.offer(first_row + i, d);
+                bound = sink.bound();
+            }
         }
     }
 }
 
-/// Sum of one row's byte popcounts against the query, as four `u64` lane partial sums.
+/// One row's byte popcounts against the query, summed into four `u64` lanes: `full`
+/// whole 256-bit chunks, then `rem` (0..=3) words by masked load.
 ///
-/// `FULL` whole 256-bit chunks, then `rem` (0..=3) words by masked load.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn row_lane_sums(
+/// # Safety
+/// `row.len() == 4 * full + rem`, `q` holds the query's chunks as `scan_rows4_dynamic`
+/// builds them; AVX2 must be enabled in the caller.
+#[inline(always)]
+unsafe fn row_lane_sums(
     row: &[u64],
     q: &[__m256i; 17],
     full: usize,
     rem: usize,
     rem_mask: __m256i,
+    lut: __m256i,
 ) -> __m256i {
-    let mut acc = _mm256_setzero_si256();
-    for (c, qc) in q.iter().enumerate().take(full) {
-        // SAFETY: row has full * 4 + rem words, so words 4c..4c+4 are inside it.
-        let v = unsafe { _mm256_loadu_si256(row.as_ptr().add(4 * c) as *const __m256i) };
-        // At most 17 chunks of at most 8 per byte: 136 < 256, no byte overflow.
-        acc = _mm256_add_epi8(acc, byte_popcounts(_mm256_xor_si256(v, *qc)));
+    // SAFETY: AVX2 is enabled (contract); loads stay inside `row` (masked-out lanes of
+    // the masked load are not read).
+    unsafe {
+        let mut acc = _mm256_setzero_si256();
+        for (c, &qc) in q.iter().enumerate().take(full) {
+            // At most 17 chunks of at most 8 per byte: 136 < 256, no byte overflow.
+            acc = _mm256_add_epi8(
+                acc,
+                byte_popcounts(_mm256_xor_si256(load4(row, 4 * c), qc), lut),
+            );
+        }
+        if rem != 0 {
+            let v = _mm256_maskload_epi64(row.as_ptr().add(4 * full) as *const i64, rem_mask);
+            acc = _mm256_add_epi8(acc, byte_popcounts(_mm256_xor_si256(v, q[full]), lut));
+        }
+        _mm256_sad_epu8(acc, _mm256_setzero_si256())
     }
-    if rem != 0 {
-        // SAFETY: lanes 0..rem of the mask are set and words 4*full..4*full+rem are in
-        // the row; masked-out lanes are not read.
-        let v =
-            unsafe { _mm256_maskload_epi64(row.as_ptr().add(4 * full) as *const i64, rem_mask) };
-        acc = _mm256_add_epi8(acc, byte_popcounts(_mm256_xor_si256(v, q[full])));
-    }
-    _mm256_sad_epu8(acc, _mm256_setzero_si256())
 }
 
+/// Folds four rows' lane sums (from `vpsadbw`, each below 2^16) into their distances.
+///
+/// # Safety
+/// AVX2 must be enabled in the caller.
 #[inline(always)]
-fn rem_lanes_mask(rem: usize) -> __m256i {
-    let lane = |i: usize| if i < rem { -1i64 } else { 0 };
-    // SAFETY: _mm256_setr_epi64x needs only AVX, implied by the callers' AVX2.
-    unsafe { _mm256_setr_epi64x(lane(0), lane(1), lane(2), lane(3)) }
+unsafe fn four_row_distances(s0: __m256i, s1: __m256i, s2: __m256i, s3: __m256i) -> __m128i {
+    // SAFETY: AVX2 is enabled (contract).
+    unsafe {
+        // Two rounds of packs give, per 128-bit half, [a0 a1 b0 b1 c0 c1 d0 d1] (rows a-d,
+        // lanes 0-1 low, 2-3 high); pmaddwd adds the pairs, one add folds the halves.
+        let packed = _mm256_packus_epi32(_mm256_packus_epi32(s0, s1), _mm256_packus_epi32(s2, s3));
+        let pairs = _mm256_madd_epi16(packed, _mm256_set1_epi16(1));
+        _mm_add_epi32(
+            _mm256_castsi256_si128(pairs),
+            _mm256_extracti128_si256::<1>(pairs),
+        )
+    }
 }
 
 #[target_feature(enable = "avx2,popcnt")]
-fn scan_wide<const FULL: usize, const REM: usize, S: DistanceSink>(
+fn scan_rows4<const FULL: usize, const REM: usize, S: DistanceSink>(
     query: &[u64],
     codes: &[u64],
     first_row: usize,
     sink: &mut S,
 ) {
-    scan_wide_dynamic(query, codes, first_row, sink, FULL, REM)
+    // SAFETY: AVX2 is enabled here; FULL and REM describe `query.len()` (dispatcher).
+    unsafe { scan_rows4_dynamic(query, codes, first_row, sink, FULL, REM) }
 }
 
-#[inline]
-#[target_feature(enable = "avx2,popcnt")]
-fn scan_wide_dynamic<S: DistanceSink>(
+/// # Safety
+/// AVX2 must be enabled in the caller; `query.len() == 4 * full + rem`, `rem < 4`,
+/// `full <= 16`, and `codes.len()` is a multiple of `query.len()`.
+#[inline(always)]
+unsafe fn scan_rows4_dynamic<S: DistanceSink>(
     query: &[u64],
     codes: &[u64],
     first_row: usize,
@@ -168,59 +249,218 @@ fn scan_wide_dynamic<S: DistanceSink>(
     full: usize,
     rem: usize,
 ) {
-    let w = query.len();
-    let rem_mask = rem_lanes_mask(rem);
-    let mut q = [_mm256_setzero_si256(); 17];
-    for (c, qc) in q.iter_mut().enumerate().take(full) {
-        // SAFETY: words 4c..4c+4 of the query exist (c < full = w / 4).
-        *qc = unsafe { _mm256_loadu_si256(query.as_ptr().add(4 * c) as *const __m256i) };
-    }
-    if rem != 0 {
-        // SAFETY: only lanes 0..rem are read, and they exist.
-        q[full] =
-            unsafe { _mm256_maskload_epi64(query.as_ptr().add(4 * full) as *const i64, rem_mask) };
-    }
-    let mut bound = sink.bound();
-    let rows = codes.len() / w;
-    let groups = rows / 4;
-    for g in 0..groups {
-        let at = g * 4 * w;
-        let s0 = row_lane_sums(&codes[at..at + w], &q, full, rem, rem_mask);
-        let s1 = row_lane_sums(&codes[at + w..at + 2 * w], &q, full, rem, rem_mask);
-        let s2 = row_lane_sums(&codes[at + 2 * w..at + 3 * w], &q, full, rem, rem_mask);
-        let s3 = row_lane_sums(&codes[at + 3 * w..at + 4 * w], &q, full, rem, rem_mask);
-        // Lane sums are below 2^16: put row r's in bits 16r.. of each lane, then add the
-        // four lanes together so lane 0 holds the four rows' distances as u16.
-        let t = _mm256_or_si256(
-            _mm256_or_si256(s0, _mm256_slli_epi64::<16>(s1)),
-            _mm256_or_si256(_mm256_slli_epi64::<32>(s2), _mm256_slli_epi64::<48>(s3)),
+    // SAFETY: AVX2 is enabled (contract); all loads are inside `query` and the rows.
+    unsafe {
+        let w = query.len();
+        let lut = nibble_lut();
+        let rem_mask = _mm256_cmpgt_epi64(
+            _mm256_set1_epi64x(rem as i64),
+            _mm256_setr_epi64x(0, 1, 2, 3),
         );
-        let x = _mm256_add_epi16(t, _mm256_permute4x64_epi64::<0b01_00_11_10>(t));
-        let y = _mm256_add_epi16(x, _mm256_shuffle_epi32::<0b01_00_11_10>(x));
-        let lo = _mm256_castsi256_si128(y);
-        let bound_v = _mm_set1_epi16(bound.min(i16::MAX as u32) as i16);
-        let below = (_mm_movemask_epi8(_mm_cmpgt_epi16(bound_v, lo)) as u32) & 0x55;
-        if below != 0 {
-            let packed = _mm_cvtsi128_si64(lo) as u64;
-            for j in 0..4 {
-                let d = (packed >> (16 * j)) as u32 & 0xffff;
-                if below & (1 << (2 * j)) != 0 && d < bound {
-                    sink.offer(first_row + g * 4 + j, d);
-                    bound = sink.bound();
-                }
+        let mut q = [_mm256_setzero_si256(); 17];
+        for (c, qc) in q.iter_mut().enumerate().take(full) {
+            *qc = load4(query, 4 * c);
+        }
+        if rem != 0 {
+            q[full] = _mm256_maskload_epi64(query.as_ptr().add(4 * full) as *const i64, rem_mask);
+        }
+        let mut bound = sink.bound();
+        let rows = codes.len() / w;
+        let groups = rows / 4;
+        for g in 0..groups {
+            let at = g * 4 * w;
+            // Keep more cache-line fetches in flight than the out-of-order window would:
+            // a prefetch is a hint, never a dereference, and wrapping_add forms no
+            // out-of-bounds reference.
+            _mm_prefetch::<_MM_HINT_T0>(
+                codes.as_ptr().wrapping_add(at + PREFETCH_WORDS) as *const i8
+            );
+            _mm_prefetch::<_MM_HINT_T0>(
+                codes.as_ptr().wrapping_add(at + PREFETCH_WORDS + 8) as *const i8
+            );
+            let s0 = row_lane_sums(&codes[at..at + w], &q, full, rem, rem_mask, lut);
+            let s1 = row_lane_sums(&codes[at + w..at + 2 * w], &q, full, rem, rem_mask, lut);
+            let s2 = row_lane_sums(&codes[at + 2 * w..at + 3 * w], &q, full, rem, rem_mask, lut);
+            let s3 = row_lane_sums(&codes[at + 3 * w..at + 4 * w], &q, full, rem, rem_mask, lut);
+            let dist = four_row_distances(s0, s1, s2, s3);
+            let bound_v = _mm_set1_epi32(bound.min(i32::MAX as u32) as i32);
+            let below = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(bound_v, dist))) as u32;
+            if below != 0 {
+                let mut d = [0u32; 4];
+                _mm_storeu_si128(d.as_mut_ptr() as *mut __m128i, dist);
+                offer_flagged(&d, below, first_row + 4 * g, &mut bound, sink);
+            }
+        }
+        for r in groups * 4..rows {
+            let row = &codes[r * w..(r + 1) * w];
+            let d: u32 = row
+                .iter()
+                .zip(query)
+                .map(|(a, b)| (a ^ b).count_ones())
+                .sum();
+            if d < bound {
+                sink.offer(first_row + r, d);
+                bound = sink.bound();
             }
         }
     }
-    for r in groups * 4..rows {
-        let row = &codes[r * w..(r + 1) * w];
-        let d: u32 = row
-            .iter()
-            .zip(query)
-            .map(|(a, b)| (a ^ b).count_ones())
-            .sum();
-        if d < bound {
-            sink.offer(first_row + r, d);
-            bound = sink.bound();
+}
+
+/// Scans a [`NibbleBlock`](super::NibbleBlock)'s groups (rows from `first_row`) against
+/// `query`.
+///
+/// # Safety
+/// The CPU must support AVX2. `nibbles.len()` is a multiple of `8 * query.len()`.
+#[target_feature(enable = "avx2,popcnt")]
+pub(super) unsafe fn scan_nibbles<S: DistanceSink>(
+    query: &[u64],
+    nibbles: &[u64],
+    first_row: usize,
+    sink: &mut S,
+) {
+    // SAFETY: AVX2 is enabled here; the layout is the caller's contract.
+    unsafe {
+        match query.len() {
+            2 => scan_nibbles_fixed::<2, S>(query, nibbles, first_row, sink),
+            3 => scan_nibbles_fixed::<3, S>(query, nibbles, first_row, sink),
+            4 => scan_nibbles_fixed::<4, S>(query, nibbles, first_row, sink),
+            8 => scan_nibbles_fixed::<8, S>(query, nibbles, first_row, sink),
+            _ => scan_nibbles_dynamic(query, nibbles, first_row, sink),
+        }
+    }
+}
+
+/// Per-byte popcounts of (prepared nibbles of word `j` of a group) xor (the query's).
+///
+/// # Safety
+/// `8 * j + 8 <= group.len()`; AVX2 must be enabled in the caller.
+#[inline(always)]
+unsafe fn nibble_counts(
+    group: &[u64],
+    j: usize,
+    qlo: __m256i,
+    qhi: __m256i,
+    lut: __m256i,
+) -> __m256i {
+    // SAFETY: AVX2 is enabled and words 8j..8j+8 exist (contract). Nibbles xor nibbles
+    // stay below 16, valid `vpshufb` indices.
+    unsafe {
+        let lo = _mm256_shuffle_epi8(lut, _mm256_xor_si256(load4(group, 8 * j), qlo));
+        let hi = _mm256_shuffle_epi8(lut, _mm256_xor_si256(load4(group, 8 * j + 4), qhi));
+        _mm256_add_epi8(lo, hi)
+    }
+}
+
+/// The query's words split into broadcast (low, high) nibble vectors.
+///
+/// # Safety
+/// AVX2 must be enabled in the caller.
+#[inline(always)]
+unsafe fn query_nibbles(q: u64) -> (__m256i, __m256i) {
+    // SAFETY: AVX2 is enabled (contract).
+    unsafe {
+        (
+            _mm256_set1_epi64x((q & LOW_NIBBLES) as i64),
+            _mm256_set1_epi64x((q >> 4 & LOW_NIBBLES) as i64),
+        )
+    }
+}
+
+/// Offers the rows of a 4-row group (distances in the `u64` lanes of `dist`) that are
+/// below the bound; `bound_v` is the bound broadcast, refreshed when it changes.
+///
+/// # Safety
+/// AVX2 must be enabled in the caller.
+#[inline(always)]
+unsafe fn offer_group<S: DistanceSink>(
+    dist: __m256i,
+    first: usize,
+    bound: &mut u32,
+    bound_v: &mut __m256i,
+    sink: &mut S,
+) {
+    // SAFETY: AVX2 is enabled (contract).
+    unsafe {
+        let below =
+            _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(*bound_v, dist))) as u32;
+        if below != 0 {
+            let mut d = [0u64; 4];
+            _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, dist);
+            let d32 = [d[0] as u32, d[1] as u32, d[2] as u32, d[3] as u32];
+            offer_flagged(&d32, below, first, bound, sink);
+            *bound_v = _mm256_set1_epi64x(*bound as i64);
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 must be enabled in the caller; `query.len() == W`.
+#[inline(always)]
+unsafe fn scan_nibbles_fixed<const W: usize, S: DistanceSink>(
+    query: &[u64],
+    nibbles: &[u64],
+    first_row: usize,
+    sink: &mut S,
+) {
+    // SAFETY: AVX2 is enabled (contract); each group is 8 * W words and j < W.
+    unsafe {
+        let lut = nibble_lut();
+        let zero = _mm256_setzero_si256();
+        let mut q = [(zero, zero); W];
+        for (qj, &word) in q.iter_mut().zip(query) {
+            *qj = query_nibbles(word);
+        }
+        let mut bound = sink.bound();
+        let mut bound_v = _mm256_set1_epi64x(bound as i64);
+        for (g, group) in nibbles.chunks_exact(8 * W).enumerate() {
+            let mut acc = zero;
+            for (j, &(qlo, qhi)) in q.iter().enumerate() {
+                // W <= 8 words of at most 8 per byte: no byte overflow.
+                acc = _mm256_add_epi8(acc, nibble_counts(group, j, qlo, qhi, lut));
+            }
+            offer_group(
+                _mm256_sad_epu8(acc, zero),
+                first_row + 4 * g,
+                &mut bound,
+                &mut bound_v,
+                sink,
+            );
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 must be enabled in the caller; `nibbles.len()` is a multiple of `8 * query.len()`.
+#[inline(always)]
+unsafe fn scan_nibbles_dynamic<S: DistanceSink>(
+    query: &[u64],
+    nibbles: &[u64],
+    first_row: usize,
+    sink: &mut S,
+) {
+    // SAFETY: AVX2 is enabled (contract); each chunk of a group holds 8 words per query
+    // word of the matching chunk of `q`.
+    unsafe {
+        let w = query.len();
+        let lut = nibble_lut();
+        let zero = _mm256_setzero_si256();
+        let mut q = Vec::with_capacity(w);
+        for &word in query {
+            q.push(query_nibbles(word));
+        }
+        let mut bound = sink.bound();
+        let mut bound_v = _mm256_set1_epi64x(bound as i64);
+        for (g, group) in nibbles.chunks_exact(8 * w).enumerate() {
+            let mut total = zero;
+            // At most 8 per byte per word: flush the byte counts every 31 words.
+            for (words, qs) in group.chunks(8 * 31).zip(q.chunks(31)) {
+                let mut acc = zero;
+                for (j, &(qlo, qhi)) in qs.iter().enumerate() {
+                    acc = _mm256_add_epi8(acc, nibble_counts(words, j, qlo, qhi, lut));
+                }
+                total = _mm256_add_epi64(total, _mm256_sad_epu8(acc, zero));
+            }
+            offer_group(total, first_row + 4 * g, &mut bound, &mut bound_v, sink);
         }
     }
 }
