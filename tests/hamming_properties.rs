@@ -99,7 +99,7 @@ proptest! {
 
     #[test]
     fn knn_batch_matches_brute_force(
-        bits in bits_strategy(), n in 0usize..1500, nq in 0usize..12, k in 0usize..40,
+        bits in bits_strategy(), n in 0usize..1500, nq in 0usize..24, k in 0usize..40,
         pool in 0usize..3, seed in any::<u64>(),
     ) {
         let db = codes(bits, n, pool, seed);

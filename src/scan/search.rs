@@ -14,16 +14,17 @@ use rayon::prelude::*;
 
 use crate::code::BinaryView;
 use crate::error::{Error, Result};
-use crate::scan::hamming::{DistanceSink, HammingKernel, NibbleBlock};
+use crate::scan::hamming::{ByteSlicedBlock, DistanceSink, HammingKernel};
 use crate::scan::topk::{Neighbor, TopK, WithinRadius, merge_sorted};
 
 /// Rows below which a single-query scan is not split across threads.
 const MIN_ROWS_PER_TASK: usize = 32 * 1024;
 /// Bytes of codes per block in batched scans: with its nibble-split copy (twice the
 /// size) it stays in the L2 cache.
-const BATCH_BLOCK_BYTES: usize = 96 * 1024;
+const BATCH_BLOCK_BYTES: usize = 128 * 1024;
 
-/// Queries per thread from which batched scans re-lay out each block (see `NibbleBlock`).
+/// Queries per thread from which batched scans re-lay out each block (see
+/// `ByteSlicedBlock`).
 const MIN_QUERIES_TO_PREPARE: usize = 8;
 
 /// How a search runs.
@@ -152,17 +153,23 @@ pub fn knn_batch(
     let max_d = db.bits() as u32;
     let w = db.words_per_code();
     let block_rows = (BATCH_BLOCK_BYTES / (8 * w)).max(16);
+    let sliced_block_rows = ByteSlicedBlock::block_rows(db.bits() / 8);
     let per_task = nq.div_ceil(threads);
     let scan_group = |group: &[u64]| -> Vec<Vec<Neighbor>> {
         let mut tops: Vec<TopK> = (0..group.len() / w).map(|_| TopK::new(k, max_d)).collect();
         // Re-laying out a block costs about two scans of it: worth it for many queries.
-        let prepare = NibbleBlock::worthwhile(kernel, w) && tops.len() >= MIN_QUERIES_TO_PREPARE;
-        let mut block = NibbleBlock::default();
+        let prepare = ByteSlicedBlock::supported(kernel) && tops.len() >= MIN_QUERIES_TO_PREPARE;
+        let mut block = ByteSlicedBlock::default();
+        let step = if prepare {
+            sliced_block_rows
+        } else {
+            block_rows
+        };
         if k > 0 {
-            for start in (0..db.len()).step_by(block_rows) {
-                let end = (start + block_rows).min(db.len());
+            for start in (0..db.len()).step_by(step) {
+                let end = (start + step).min(db.len());
                 if prepare {
-                    block.fill(&db.as_words()[start * w..end * w], w);
+                    block.fill(&db.as_words()[start * w..end * w], w, db.bits() / 8);
                 }
                 let direct_from = if prepare { start + block.rows() } else { start };
                 for (q, top) in group.chunks_exact(w).zip(&mut tops) {

@@ -193,80 +193,104 @@ impl HammingKernel {
     }
 }
 
-/// Mask of the low nibble of every byte.
-const LOW_NIBBLES: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+/// 32 bytes aligned for whole-vector loads: one byte position of 32 rows, or a table.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(32))]
+pub(crate) struct Lane32(pub(crate) [u8; 32]);
 
-/// A block of codes re-laid out once so many queries can scan it faster: rows in groups
-/// of four, word `j` of the four rows side by side, split into low and high nibbles.
+/// A block of codes re-laid out once so that many queries can scan it fast: rows in
+/// groups of 32, and per group and byte position, the 32 rows' low nibbles then their
+/// high nibbles. A query turns into two 16-entry tables per byte position (popcount of
+/// nibble xor query nibble), so a scan is table lookups and adds, one row per byte lane.
 ///
-/// Used by batched searches with the AVX2 kernel on codes of two or more words, where
-/// the nibble split and the cross-lane reduction would otherwise be paid per query. The
-/// last `len() % 4` rows are not in the block; callers scan them directly.
+/// Used by batched searches with the AVX2 kernel, where the re-layout (about the cost of
+/// two scans) is shared by many queries. The last `len() % 32` rows are not in the
+/// block; callers scan them directly.
 #[derive(Debug, Default)]
-pub(crate) struct NibbleBlock {
+pub(crate) struct ByteSlicedBlock {
     words_per_code: usize,
+    bytes_per_code: usize,
     groups: usize,
-    nibbles: Vec<u64>,
+    lanes: Vec<Lane32>,
+    tables: Vec<Lane32>,
 }
 
-impl NibbleBlock {
-    /// Whether `kernel` scans prepared blocks of `words_per_code`-word codes.
-    pub(crate) fn worthwhile(kernel: HammingKernel, words_per_code: usize) -> bool {
-        kernel == HammingKernel::Avx2 && words_per_code >= 2
+impl ByteSlicedBlock {
+    /// Whether `kernel` scans byte-sliced blocks.
+    pub(crate) fn supported(kernel: HammingKernel) -> bool {
+        kernel == HammingKernel::Avx2
     }
 
-    /// Re-lays out `codes` (rows of `words_per_code` words) into this block.
-    pub(crate) fn fill(&mut self, codes: &[u64], words_per_code: usize) {
-        let w = words_per_code;
+    /// Rows per block for codes of `bytes_per_code` bytes: the block (two bytes per code
+    /// byte) and one query's tables (64 bytes per code byte) fit in 24 KiB of the L1
+    /// cache, at least 128 rows so the tables are shared by enough rows.
+    pub(crate) fn block_rows(bytes_per_code: usize) -> usize {
+        const L1_BUDGET: usize = 24 * 1024;
+        let rows = L1_BUDGET.saturating_sub(64 * bytes_per_code) / (2 * bytes_per_code.max(1));
+        rows.max(128) / 32 * 32
+    }
+
+    /// Re-lays out `codes` (rows of `words_per_code` words, `bytes_per_code` of them
+    /// meaningful) into this block.
+    pub(crate) fn fill(&mut self, codes: &[u64], words_per_code: usize, bytes_per_code: usize) {
+        let (w, p) = (words_per_code, bytes_per_code);
         self.words_per_code = w;
-        self.groups = codes.len() / w / 4;
-        self.nibbles.clear();
-        self.nibbles.resize(self.groups * 8 * w, 0);
-        for (g, out) in self.nibbles.chunks_exact_mut(8 * w).enumerate() {
-            for j in 0..w {
-                for r in 0..4 {
-                    let x = codes[(4 * g + r) * w + j];
-                    out[8 * j + r] = x & LOW_NIBBLES;
-                    out[8 * j + 4 + r] = x >> 4 & LOW_NIBBLES;
+        self.bytes_per_code = p;
+        self.groups = codes.len() / w / 32;
+        self.lanes.clear();
+        self.lanes.resize(self.groups * 2 * p, Lane32::default());
+        for (g, out) in self.lanes.chunks_exact_mut(2 * p).enumerate() {
+            for r in 0..32 {
+                let row = &codes[(32 * g + r) * w..(32 * g + r + 1) * w];
+                for b in 0..p {
+                    let byte = (row[b / 8] >> (8 * (b % 8))) as u8;
+                    out[2 * b].0[r] = byte & 0x0f;
+                    out[2 * b + 1].0[r] = byte >> 4;
                 }
             }
         }
     }
 
-    /// Rows held (a multiple of four).
+    /// Rows held (a multiple of 32).
     pub(crate) fn rows(&self) -> usize {
-        4 * self.groups
+        32 * self.groups
     }
 
     /// Scans the block (rows numbered from `first_row`) against `query`.
     pub(crate) fn scan<S: DistanceSink>(
-        &self,
+        &mut self,
         kernel: HammingKernel,
         query: &[u64],
         first_row: usize,
         sink: &mut S,
     ) {
-        debug_assert_eq!(query.len(), self.words_per_code);
-        #[cfg(target_arch = "x86_64")]
-        if kernel == HammingKernel::Avx2
-            && kernel.is_available()
-            && query.len() == self.words_per_code
-        {
-            // SAFETY: AVX2 is available (checked); `nibbles` holds `groups * 8 * w` words
-            // by construction in `fill`.
-            unsafe { x86_avx2::scan_nibbles(query, &self.nibbles, first_row, sink) };
+        if query.len() != self.words_per_code {
+            debug_assert!(false, "query length differs from the block's");
             return;
         }
-        // No prepared-block kernel for this CPU: undo the layout row by row.
-        let w = self.words_per_code;
+        #[cfg(target_arch = "x86_64")]
+        if kernel == HammingKernel::Avx2 && kernel.is_available() {
+            self.tables
+                .resize(2 * self.bytes_per_code, Lane32::default());
+            // SAFETY: AVX2 is available (checked). `tables` holds two entries per byte
+            // position and `lanes` two per byte position per group, by construction.
+            unsafe {
+                x86_avx2::query_nibble_tables(query, &mut self.tables);
+                x86_avx2::scan_byte_sliced(&self.tables, &self.lanes, first_row, sink);
+            }
+            return;
+        }
+        // No byte-sliced kernel for this CPU: undo the layout row by row.
+        let (w, p) = (self.words_per_code, self.bytes_per_code);
         let mut row = vec![0u64; w];
-        for g in 0..self.groups {
-            for r in 0..4 {
-                for (j, word) in row.iter_mut().enumerate() {
-                    let base = g * 8 * w + 8 * j;
-                    *word = self.nibbles[base + r] | self.nibbles[base + 4 + r] << 4;
+        for (g, group) in self.lanes.chunks_exact(2 * p).enumerate() {
+            for r in 0..32 {
+                row.fill(0);
+                for b in 0..p {
+                    let byte = group[2 * b].0[r] | group[2 * b + 1].0[r] << 4;
+                    row[b / 8] |= (byte as u64) << (8 * (b % 8));
                 }
-                portable::scan(query, &row, first_row + 4 * g + r, sink);
+                portable::scan(query, &row, first_row + 32 * g + r, sink);
             }
         }
     }
@@ -305,30 +329,38 @@ mod tests {
     }
 
     #[test]
-    fn nibble_block_matches_reference() {
+    fn byte_sliced_block_matches_reference() {
         let mut rng = crate::rng::Rng::new(5);
-        for w in [2usize, 3, 4, 5, 8, 33, 64] {
-            let rows = 4 * 9 + 3;
-            let codes: Vec<u64> = (0..rows * w).map(|_| rng.next_u64()).collect();
-            let query: Vec<u64> = (0..w).map(|_| rng.next_u64()).collect();
-            let mut block = NibbleBlock::default();
-            block.fill(&codes, w);
-            assert_eq!(block.rows(), 36);
+        for bits in [8usize, 64, 72, 128, 256, 1000, 4096] {
+            let w = bits.div_ceil(64);
+            // 5 groups: two pairs and a single group; plus 7 rows left out of the block.
+            let rows = 32 * 5 + 7;
+            let codes = crate::code::BinaryCodes::random(bits, rows, rng.next_u64()).unwrap();
+            let query = crate::code::BinaryCodes::random(bits, 1, rng.next_u64()).unwrap();
+            let query = query.row(0).unwrap();
+            let mut block = ByteSlicedBlock::default();
+            block.fill(codes.as_words(), w, bits / 8);
+            assert_eq!(block.rows(), 160);
+            let expect: Vec<(usize, u32)> = (0..160)
+                .map(|r| (100 + r, scalar::distance(query, codes.row(r).unwrap())))
+                .collect();
             for kernel in [HammingKernel::Avx2, HammingKernel::Portable] {
-                let mut sink = Collect {
+                if !kernel.is_available() {
+                    continue;
+                }
+                let mut all = Collect {
                     bound: u32::MAX,
                     got: vec![],
                 };
-                block.scan(kernel, &query, 100, &mut sink);
-                let expect: Vec<(usize, u32)> = (0..36)
-                    .map(|r| {
-                        (
-                            100 + r,
-                            scalar::distance(&query, &codes[r * w..(r + 1) * w]),
-                        )
-                    })
-                    .collect();
-                assert_eq!(sink.got, expect, "w {w} kernel {kernel:?}");
+                block.scan(kernel, query, 100, &mut all);
+                assert_eq!(all.got, expect, "bits {bits} kernel {kernel:?}");
+                // A bound in the middle of the distribution: only rows below it.
+                let bound = bits as u32 / 2;
+                let mut some = Collect { bound, got: vec![] };
+                block.scan(kernel, query, 100, &mut some);
+                let below: Vec<(usize, u32)> =
+                    expect.iter().copied().filter(|e| e.1 < bound).collect();
+                assert_eq!(some.got, below, "bits {bits} kernel {kernel:?}");
             }
         }
     }

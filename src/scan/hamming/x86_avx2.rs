@@ -5,9 +5,10 @@
 //! - Longer codes go four rows a step: each row's byte counts are accumulated over its
 //!   256-bit chunks (a masked load takes the last 1-3 words), reduced with `vpsadbw`, and
 //!   the four rows' lane sums folded into four distances.
-//! - Batched scans of longer codes use a [`NibbleBlock`](super::NibbleBlock): four rows
-//!   interleaved word by word and pre-split into nibbles, so per query and word only
-//!   two lookups remain and each lane accumulates one row's distance.
+//! - Batched scans use a [`ByteSlicedBlock`](super::ByteSlicedBlock): 32 rows side by
+//!   side per byte position, pre-split into nibbles; the query becomes two 16-entry
+//!   tables per byte position (popcount of nibble xor query nibble), so each byte lane
+//!   accumulates one row's distance with a lookup and an add.
 //!
 //! Style: the entry points carry `#[target_feature(enable = "avx2")]`; the helpers are
 //! `#[inline(always)] unsafe fn` without the attribute so they inline into them, and
@@ -15,7 +16,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{DistanceSink, LOW_NIBBLES};
+use super::{DistanceSink, Lane32};
 
 /// Popcount of each nibble value, for `vpshufb` (one copy per 128-bit half).
 ///
@@ -306,161 +307,167 @@ unsafe fn scan_rows4_dynamic<S: DistanceSink>(
     }
 }
 
-/// Scans a [`NibbleBlock`](super::NibbleBlock)'s groups (rows from `first_row`) against
-/// `query`.
+/// Fills `tables` with two 16-entry lookup tables per byte position of `query` (each
+/// duplicated into both 128-bit halves): entry `n` of table `2b` is the popcount of
+/// `n ^ (low nibble of byte b)`, of table `2b + 1` the same for the high nibble.
 ///
 /// # Safety
-/// The CPU must support AVX2. `nibbles.len()` is a multiple of `8 * query.len()`.
-#[target_feature(enable = "avx2,popcnt")]
-pub(super) unsafe fn scan_nibbles<S: DistanceSink>(
-    query: &[u64],
-    nibbles: &[u64],
-    first_row: usize,
-    sink: &mut S,
-) {
-    // SAFETY: AVX2 is enabled here; the layout is the caller's contract.
+/// The CPU must support AVX2; `tables.len() <= 16 * query.len()` (two per byte).
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn query_nibble_tables(query: &[u64], tables: &mut [Lane32]) {
+    // SAFETY: AVX2 is enabled here; every store is to an aligned, in-bounds Lane32.
     unsafe {
-        match query.len() {
-            2 => scan_nibbles_fixed::<2, S>(query, nibbles, first_row, sink),
-            3 => scan_nibbles_fixed::<3, S>(query, nibbles, first_row, sink),
-            4 => scan_nibbles_fixed::<4, S>(query, nibbles, first_row, sink),
-            8 => scan_nibbles_fixed::<8, S>(query, nibbles, first_row, sink),
-            _ => scan_nibbles_dynamic(query, nibbles, first_row, sink),
+        let lut = nibble_lut();
+        let iota = _mm256_setr_epi8(
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+            11, 12, 13, 14, 15,
+        );
+        for (b, pair) in tables.chunks_exact_mut(2).enumerate() {
+            let byte = (query[b / 8] >> (8 * (b % 8))) as u8;
+            let lo = _mm256_shuffle_epi8(
+                lut,
+                _mm256_xor_si256(iota, _mm256_set1_epi8((byte & 0x0f) as i8)),
+            );
+            let hi = _mm256_shuffle_epi8(
+                lut,
+                _mm256_xor_si256(iota, _mm256_set1_epi8((byte >> 4) as i8)),
+            );
+            _mm256_store_si256(pair[0].0.as_mut_ptr() as *mut __m256i, lo);
+            _mm256_store_si256(pair[1].0.as_mut_ptr() as *mut __m256i, hi);
         }
     }
 }
 
-/// Per-byte popcounts of (prepared nibbles of word `j` of a group) xor (the query's).
+/// Loads an aligned 32-byte lane.
 ///
 /// # Safety
-/// `8 * j + 8 <= group.len()`; AVX2 must be enabled in the caller.
+/// `lane` points at a readable [`Lane32`]; AVX2 must be enabled in the caller.
 #[inline(always)]
-unsafe fn nibble_counts(
-    group: &[u64],
-    j: usize,
-    qlo: __m256i,
-    qhi: __m256i,
-    lut: __m256i,
-) -> __m256i {
-    // SAFETY: AVX2 is enabled and words 8j..8j+8 exist (contract). Nibbles xor nibbles
-    // stay below 16, valid `vpshufb` indices.
+unsafe fn load_lane(lane: *const Lane32) -> __m256i {
+    // SAFETY: a Lane32 is 32 bytes aligned to 32 (repr(align(32))), readable (contract).
+    unsafe { _mm256_load_si256(lane as *const __m256i) }
+}
+
+/// Scans the groups of a byte-sliced block: `lanes` holds, per group of 32 rows and per
+/// byte position, the rows' low then high nibbles; `tables` the query's two tables per
+/// byte position. Four groups share each table load.
+///
+/// # Safety
+/// The CPU must support AVX2; `lanes.len()` is a multiple of `tables.len()`, which is
+/// even and non-zero.
+#[target_feature(enable = "avx2,popcnt")]
+pub(super) unsafe fn scan_byte_sliced<S: DistanceSink>(
+    tables: &[Lane32],
+    lanes: &[Lane32],
+    first_row: usize,
+    sink: &mut S,
+) {
+    let per_group = tables.len();
+    let groups = lanes.len() / per_group;
+    let mut bound = sink.bound();
+    // SAFETY: AVX2 is enabled here; each call reads G whole groups starting at group g,
+    // and g + G <= groups.
     unsafe {
-        let lo = _mm256_shuffle_epi8(lut, _mm256_xor_si256(load4(group, 8 * j), qlo));
-        let hi = _mm256_shuffle_epi8(lut, _mm256_xor_si256(load4(group, 8 * j + 4), qhi));
-        _mm256_add_epi8(lo, hi)
+        let mut bound_v = _mm256_set1_epi16(bound.min(i16::MAX as u32) as i16);
+        let mut g = 0;
+        while g + 4 <= groups {
+            let d = sliced_distances::<4>(tables, lanes.as_ptr().add(g * per_group));
+            for (i, &di) in d.iter().enumerate() {
+                check_sliced_group(di, first_row + 32 * (g + i), &mut bound, &mut bound_v, sink);
+            }
+            g += 4;
+        }
+        while g < groups {
+            let [d] = sliced_distances::<1>(tables, lanes.as_ptr().add(g * per_group));
+            check_sliced_group(d, first_row + 32 * g, &mut bound, &mut bound_v, sink);
+            g += 1;
+        }
     }
 }
 
-/// The query's words split into broadcast (low, high) nibble vectors.
+/// Distances of `G` consecutive groups starting at `lanes`, each as a pair of `u16`
+/// vectors (rows 0-7 and 16-23, rows 8-15 and 24-31).
+///
+/// # Safety
+/// AVX2 must be enabled in the caller; `lanes` points at `G * tables.len()` readable
+/// lanes.
+#[inline(always)]
+unsafe fn sliced_distances<const G: usize>(
+    tables: &[Lane32],
+    lanes: *const Lane32,
+) -> [(__m256i, __m256i); G] {
+    let per_group = tables.len();
+    // SAFETY: AVX2 is enabled (contract); t + 1 < per_group, so every lane read is
+    // inside the G groups the caller vouches for, and every table read inside `tables`.
+    unsafe {
+        let zero = _mm256_setzero_si256();
+        let mut out = [(zero, zero); G];
+        // Each byte position adds at most 8 per row: flush the u8 sums every 31
+        // positions (62 tables).
+        let mut start = 0;
+        while start < per_group {
+            let end = (start + 62).min(per_group);
+            // Two accumulators per group (low-nibble and high-nibble counts) keep the
+            // dependency chains one add long.
+            let mut acc_lo = [zero; G];
+            let mut acc_hi = [zero; G];
+            let mut t = start;
+            while t < end {
+                let tl = load_lane(tables.as_ptr().add(t));
+                let th = load_lane(tables.as_ptr().add(t + 1));
+                for i in 0..G {
+                    let base = lanes.add(i * per_group + t);
+                    acc_lo[i] =
+                        _mm256_add_epi8(acc_lo[i], _mm256_shuffle_epi8(tl, load_lane(base)));
+                    acc_hi[i] =
+                        _mm256_add_epi8(acc_hi[i], _mm256_shuffle_epi8(th, load_lane(base.add(1))));
+                }
+                t += 2;
+            }
+            for i in 0..G {
+                // Each accumulator is at most 4 * 31 = 124 per byte: their sum fits a u8.
+                let sum = _mm256_add_epi8(acc_lo[i], acc_hi[i]);
+                out[i].0 = _mm256_add_epi16(out[i].0, _mm256_unpacklo_epi8(sum, zero));
+                out[i].1 = _mm256_add_epi16(out[i].1, _mm256_unpackhi_epi8(sum, zero));
+            }
+            start = end;
+        }
+        out
+    }
+}
+
+/// Offers the rows of a 32-row group below the bound, in row order.
 ///
 /// # Safety
 /// AVX2 must be enabled in the caller.
 #[inline(always)]
-unsafe fn query_nibbles(q: u64) -> (__m256i, __m256i) {
-    // SAFETY: AVX2 is enabled (contract).
-    unsafe {
-        (
-            _mm256_set1_epi64x((q & LOW_NIBBLES) as i64),
-            _mm256_set1_epi64x((q >> 4 & LOW_NIBBLES) as i64),
-        )
-    }
-}
-
-/// Offers the rows of a 4-row group (distances in the `u64` lanes of `dist`) that are
-/// below the bound; `bound_v` is the bound broadcast, refreshed when it changes.
-///
-/// # Safety
-/// AVX2 must be enabled in the caller.
-#[inline(always)]
-unsafe fn offer_group<S: DistanceSink>(
-    dist: __m256i,
+unsafe fn check_sliced_group<S: DistanceSink>(
+    (lo, hi): (__m256i, __m256i),
     first: usize,
     bound: &mut u32,
     bound_v: &mut __m256i,
     sink: &mut S,
 ) {
-    // SAFETY: AVX2 is enabled (contract).
+    // SAFETY: AVX2 is enabled (contract); stores go to local arrays.
     unsafe {
-        let below =
-            _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(*bound_v, dist))) as u32;
-        if below != 0 {
-            let mut d = [0u64; 4];
-            _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, dist);
-            let d32 = [d[0] as u32, d[1] as u32, d[2] as u32, d[3] as u32];
-            offer_flagged(&d32, below, first, bound, sink);
-            *bound_v = _mm256_set1_epi64x(*bound as i64);
-        }
-    }
-}
-
-/// # Safety
-/// AVX2 must be enabled in the caller; `query.len() == W`.
-#[inline(always)]
-unsafe fn scan_nibbles_fixed<const W: usize, S: DistanceSink>(
-    query: &[u64],
-    nibbles: &[u64],
-    first_row: usize,
-    sink: &mut S,
-) {
-    // SAFETY: AVX2 is enabled (contract); each group is 8 * W words and j < W.
-    unsafe {
-        let lut = nibble_lut();
-        let zero = _mm256_setzero_si256();
-        let mut q = [(zero, zero); W];
-        for (qj, &word) in q.iter_mut().zip(query) {
-            *qj = query_nibbles(word);
-        }
-        let mut bound = sink.bound();
-        let mut bound_v = _mm256_set1_epi64x(bound as i64);
-        for (g, group) in nibbles.chunks_exact(8 * W).enumerate() {
-            let mut acc = zero;
-            for (j, &(qlo, qhi)) in q.iter().enumerate() {
-                // W <= 8 words of at most 8 per byte: no byte overflow.
-                acc = _mm256_add_epi8(acc, nibble_counts(group, j, qlo, qhi, lut));
+        let below = _mm256_or_si256(
+            _mm256_cmpgt_epi16(*bound_v, lo),
+            _mm256_cmpgt_epi16(*bound_v, hi),
+        );
+        if _mm256_movemask_epi8(below) != 0 {
+            let (mut l, mut h) = ([0u16; 16], [0u16; 16]);
+            _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, lo);
+            _mm256_storeu_si256(h.as_mut_ptr() as *mut __m256i, hi);
+            // Unpacking worked within 128-bit halves: l = rows 0-7, 16-23; h = 8-15, 24-31.
+            let mut d = [0u32; 32];
+            for i in 0..8 {
+                d[i] = l[i] as u32;
+                d[8 + i] = h[i] as u32;
+                d[16 + i] = l[8 + i] as u32;
+                d[24 + i] = h[8 + i] as u32;
             }
-            offer_group(
-                _mm256_sad_epu8(acc, zero),
-                first_row + 4 * g,
-                &mut bound,
-                &mut bound_v,
-                sink,
-            );
-        }
-    }
-}
-
-/// # Safety
-/// AVX2 must be enabled in the caller; `nibbles.len()` is a multiple of `8 * query.len()`.
-#[inline(always)]
-unsafe fn scan_nibbles_dynamic<S: DistanceSink>(
-    query: &[u64],
-    nibbles: &[u64],
-    first_row: usize,
-    sink: &mut S,
-) {
-    // SAFETY: AVX2 is enabled (contract); each chunk of a group holds 8 words per query
-    // word of the matching chunk of `q`.
-    unsafe {
-        let w = query.len();
-        let lut = nibble_lut();
-        let zero = _mm256_setzero_si256();
-        let mut q = Vec::with_capacity(w);
-        for &word in query {
-            q.push(query_nibbles(word));
-        }
-        let mut bound = sink.bound();
-        let mut bound_v = _mm256_set1_epi64x(bound as i64);
-        for (g, group) in nibbles.chunks_exact(8 * w).enumerate() {
-            let mut total = zero;
-            // At most 8 per byte per word: flush the byte counts every 31 words.
-            for (words, qs) in group.chunks(8 * 31).zip(q.chunks(31)) {
-                let mut acc = zero;
-                for (j, &(qlo, qhi)) in qs.iter().enumerate() {
-                    acc = _mm256_add_epi8(acc, nibble_counts(words, j, qlo, qhi, lut));
-                }
-                total = _mm256_add_epi64(total, _mm256_sad_epu8(acc, zero));
-            }
-            offer_group(total, first_row + 4 * g, &mut bound, &mut bound_v, sink);
+            offer_flagged(&d, u32::MAX, first, bound, sink);
+            *bound_v = _mm256_set1_epi16((*bound).min(i16::MAX as u32) as i16);
         }
     }
 }
