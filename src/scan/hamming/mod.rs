@@ -366,6 +366,31 @@ mod tests {
     }
 
     #[test]
+    fn byte_sliced_block_at_maximum_distance() {
+        // Rows complementary to the query: every byte position adds 8, the most the u8
+        // accumulators must hold before they are flushed.
+        for bits in [248usize, 256, 504, 512, 4096] {
+            let w = bits.div_ceil(64);
+            let ones = crate::code::BinaryCodes::from_signs(bits, &vec![1.0; bits * 64]).unwrap();
+            let zero = vec![0u64; w];
+            let mut block = ByteSlicedBlock::default();
+            block.fill(ones.as_words(), w, bits / 8);
+            for kernel in [HammingKernel::Avx2, HammingKernel::Portable] {
+                if !kernel.is_available() {
+                    continue;
+                }
+                let mut all = Collect {
+                    bound: u32::MAX,
+                    got: vec![],
+                };
+                block.scan(kernel, &zero, 0, &mut all);
+                let expect: Vec<(usize, u32)> = (0..64).map(|r| (r, bits as u32)).collect();
+                assert_eq!(all.got, expect, "bits {bits} kernel {kernel:?}");
+            }
+        }
+    }
+
+    #[test]
     fn hand_computed_distances() {
         // 128-bit codes: query all zeros, rows with 0, 1, 64 and 128 bits set.
         let codes = [0u64, 0, 1, 0, u64::MAX, 0, u64::MAX, u64::MAX];
