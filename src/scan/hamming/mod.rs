@@ -387,6 +387,15 @@ mod tests {
                 let expect: Vec<(usize, u32)> = (0..64).map(|r| (r, bits as u32)).collect();
                 assert_eq!(all.got, expect, "bits {bits} kernel {kernel:?}");
             }
+            for kernel in HammingKernel::available() {
+                let mut all = Collect {
+                    bound: u32::MAX,
+                    got: vec![],
+                };
+                kernel.scan(&zero, ones.as_words(), 0, &mut all);
+                assert!(all.got.iter().all(|&(_, d)| d == bits as u32), "{kernel:?}");
+                assert_eq!(all.got.len(), 64);
+            }
         }
     }
 
