@@ -28,3 +28,8 @@ pub mod scan;
 pub use code::{BinaryCodes, BinaryView};
 pub use error::{Error, Result};
 pub use scan::{HammingKernel, Neighbor, SearchOptions, knn, knn_batch, range, range_batch};
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
