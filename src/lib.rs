@@ -22,6 +22,7 @@
 
 pub mod code;
 pub mod error;
+pub mod io;
 pub mod rng;
 pub mod scan;
 

@@ -1,0 +1,3 @@
+//! Reading and writing user files: vector files (fvecs/bvecs/ivecs).
+
+pub mod vecs;
