@@ -25,11 +25,7 @@ pub struct VecsMatrix<T> {
 impl<T> VecsMatrix<T> {
     /// Number of vectors.
     pub fn rows(&self) -> usize {
-        if self.dim == 0 {
-            0
-        } else {
-            self.data.len() / self.dim
-        }
+        self.data.len().checked_div(self.dim).unwrap_or(0)
     }
 }
 
@@ -176,7 +172,7 @@ pub fn write_vecs<T: VecsElement>(mut writer: impl Write, dim: usize, data: &[T]
     if dim == 0 || dim > MAX_DIM || !data.len().is_multiple_of(dim) {
         return Err(Error::LengthMismatch {
             what: "vecs rows (a multiple of a dimension in 1..=2^20)",
-            expected: if dim == 0 { 0 } else { data.len() / dim * dim },
+            expected: data.len().checked_div(dim).map_or(0, |rows| rows * dim),
             found: data.len(),
         });
     }
