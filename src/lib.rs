@@ -24,6 +24,7 @@ pub mod code;
 pub mod error;
 pub mod rng;
 pub mod scan;
+pub mod store;
 
 pub use code::{BinaryCodes, BinaryView};
 pub use error::{Error, Result};
