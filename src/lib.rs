@@ -23,6 +23,7 @@
 pub mod code;
 pub mod error;
 pub mod index;
+pub mod io;
 pub mod rng;
 pub mod scan;
 pub mod store;

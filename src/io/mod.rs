@@ -1,0 +1,10 @@
+//! Reading and writing user files: code matrices and ids from `.npy` and raw packed
+//! `.bin` files, read in chunks so inputs larger than memory stream through, and search
+//! results written as `.npy` or JSON lines.
+
+pub mod codes;
+pub mod npy;
+pub mod results;
+
+pub use codes::{CodeFormat, CodeReader, IdReader};
+pub use results::{write_results_jsonl, write_results_npy};
