@@ -513,6 +513,15 @@ impl Index {
                 }
             }
         }
+        if rows.len() > u32::MAX as usize {
+            return Err(Error::InvalidArgument {
+                name: "compact",
+                reason: format!(
+                    "{} live rows exceed one segment's limit of 2^32 - 1",
+                    rows.len()
+                ),
+            });
+        }
         rows.sort_unstable_by_key(|t| t.0);
         let mut next = self.manifest.clone();
         next.generation += 1;
