@@ -19,6 +19,21 @@
 //! rows and a filter of allowed ids are checked only for rows that beat the current
 //! distance bound. Results are `(id, distance)` sorted by distance, ties by smaller id.
 //! Segments store rows sorted by id, so the scan's row-order tie-break is the id order.
+//!
+//! ```
+//! use crosscode::{BinaryCodes, Hit, Index, Schema};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut index = Index::create(dir.path(), Schema::binary(16)?)?;
+//! // Ids 30, 10, 20 for codes with 0, 1 and 16 bits set.
+//! let codes = BinaryCodes::from_packed(16, &[0, 0, 1, 0, 255, 255])?;
+//! index.append(&[30, 10, 20], codes.view())?;
+//! index.delete(&[30])?;
+//! let reader = Index::open(dir.path())?;
+//! let hits = reader.search(&[0], 2)?;
+//! assert_eq!(hits, [Hit { id: 10, distance: 1 }, Hit { id: 20, distance: 16 }]);
+//! # Ok::<(), crosscode::Error>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
