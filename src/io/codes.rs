@@ -16,6 +16,10 @@ use crate::code::BinaryCodes;
 use crate::error::{Error, Result};
 use crate::io::npy::{NpyDtype, open_npy};
 
+/// Most input bytes one [`CodeReader::next_chunk`] call reads, whatever row count it is
+/// asked for, so wide sign matrices stream in bounded memory too.
+pub const MAX_CHUNK_BYTES: usize = 256 << 20;
+
 /// How a code file is laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeFormat {
@@ -151,17 +155,19 @@ impl CodeReader {
         self.format
     }
 
-    /// Reads up to `max_rows` more codes; `None` at the end of the file.
+    /// Reads up to `max_rows` more codes (fewer when that would exceed
+    /// [`MAX_CHUNK_BYTES`] of input); `None` at the end of the file.
     pub fn next_chunk(&mut self, max_rows: usize) -> Result<Option<BinaryCodes>> {
-        let n = (self.rows - self.read).min(max_rows.max(1) as u64) as usize;
-        if n == 0 {
-            return Ok(None);
-        }
         let (elem, per_row) = match self.format {
             CodeFormat::Packed => (1, self.bits / 8),
             CodeFormat::SignsI8 => (1, self.bits),
             CodeFormat::SignsF32 => (4, self.bits),
         };
+        let cap = (MAX_CHUNK_BYTES / (elem * per_row)).max(1);
+        let n = (self.rows - self.read).min(max_rows.clamp(1, cap) as u64) as usize;
+        if n == 0 {
+            return Ok(None);
+        }
         self.buf.resize(n * per_row * elem, 0);
         read_exact(&self.path, &mut self.reader, &mut self.buf)?;
         let codes = match self.format {
