@@ -625,6 +625,7 @@ impl Index {
         want: Want,
         allowed: Option<&RoaringTreemap>,
         kernel: HammingKernel,
+        opts: &SearchOptions,
     ) -> Result<Vec<Neighbor>> {
         let view = seg.view()?;
         let w = view.words_per_code();
@@ -662,7 +663,7 @@ impl Index {
                 }
             }
         };
-        if self.options.single_threaded || n < 2 * MASKED_ROWS_PER_TASK {
+        if opts.single_threaded || n < 2 * MASKED_ROWS_PER_TASK {
             return Ok(run(0, n));
         }
         let tasks = (n / MASKED_ROWS_PER_TASK).min(rayon::current_num_threads() * 4);
@@ -689,14 +690,15 @@ impl Index {
         want: Want,
         allowed: Option<&RoaringTreemap>,
         kernel: HammingKernel,
+        opts: &SearchOptions,
     ) -> Result<Vec<Hit>> {
         let neighbors = if seg.deleted.is_empty() && allowed.is_none() {
             match want {
-                Want::Nearest(k) => scan::knn(seg.view()?, query, k, &self.options)?,
-                Want::Within(r) => scan::range(seg.view()?, query, r, &self.options)?,
+                Want::Nearest(k) => scan::knn(seg.view()?, query, k, opts)?,
+                Want::Within(r) => scan::range(seg.view()?, query, r, opts)?,
             }
         } else {
-            self.scan_masked(seg, query, want, allowed, kernel)?
+            self.scan_masked(seg, query, want, allowed, kernel, opts)?
         };
         Ok(to_hits(seg.segment.ids(), &neighbors))
     }
@@ -711,16 +713,22 @@ impl Index {
         let kernel = self.kernel()?;
         match self.segments.as_slice() {
             [] => Ok(Vec::new()),
-            [one] => self.search_segment(one, query, want, allowed, kernel),
+            [one] => self.search_segment(one, query, want, allowed, kernel, &self.options),
             many => {
+                // With at least as many segments as threads, one task per segment is
+                // enough parallelism; splitting each segment again only adds merges.
+                let per_segment = SearchOptions {
+                    single_threaded: self.options.single_threaded
+                        || many.len() >= rayon::current_num_threads(),
+                    ..self.options
+                };
+                let one = |s: &LoadedSegment| {
+                    self.search_segment(s, query, want, allowed, kernel, &per_segment)
+                };
                 let parts: Vec<Vec<Hit>> = if self.options.single_threaded {
-                    many.iter()
-                        .map(|s| self.search_segment(s, query, want, allowed, kernel))
-                        .collect::<Result<_>>()?
+                    many.iter().map(one).collect::<Result<_>>()?
                 } else {
-                    many.par_iter()
-                        .map(|s| self.search_segment(s, query, want, allowed, kernel))
-                        .collect::<Result<_>>()?
+                    many.par_iter().map(one).collect::<Result<_>>()?
                 };
                 Ok(merge_hits(parts, want))
             }
