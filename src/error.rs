@@ -83,6 +83,104 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// A file that is not what it claims to be: bad magic, a field out of range, a block
+    /// past the end of the file, a misaligned block.
+    #[error("corrupt {path}: {what}: expected {expected}, found {found}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Which field or block is wrong.
+        what: String,
+        /// What a valid file holds there.
+        expected: String,
+        /// What this file holds.
+        found: String,
+    },
+
+    /// A block whose CRC32 does not match its bytes.
+    #[error(
+        "checksum mismatch in {path}, {block}: expected crc32 {expected:#010x}, found {found:#010x}"
+    )]
+    ChecksumMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Which block (header, ids, column name).
+        block: String,
+        /// The CRC recorded in the file.
+        expected: u32,
+        /// The CRC of the bytes present.
+        found: u32,
+    },
+
+    /// A file written by a format version this build does not read.
+    #[error("unsupported format version in {path}: expected {expected}, found {found}")]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version this build reads.
+        expected: u32,
+        /// The version in the file.
+        found: u32,
+    },
+
+    /// Another process holds the index's writer lock.
+    #[error(
+        "index {path} is locked by another writer (lock file {path}/LOCK); only one writer at a time"
+    )]
+    Locked {
+        /// The index directory.
+        path: PathBuf,
+    },
+
+    /// A mutation was attempted on an index opened read-only.
+    #[error("index {path} was opened read-only; open it with Index::open_writer to {operation}")]
+    ReadOnly {
+        /// The index directory.
+        path: PathBuf,
+        /// What was attempted.
+        operation: &'static str,
+    },
+
+    /// An id that must be new is already live in the index (or repeated in one append).
+    #[error("duplicate id {id}: {context}")]
+    DuplicateId {
+        /// The offending id.
+        id: u64,
+        /// Where it was already found.
+        context: String,
+    },
+
+    /// An id that must be live is not in the index.
+    #[error("unknown id {id}: not a live row of index {path}")]
+    UnknownId {
+        /// The missing id.
+        id: u64,
+        /// The index directory.
+        path: PathBuf,
+    },
+
+    /// Codes whose shape or kind does not match the index schema.
+    #[error("schema mismatch for {path}: expected {expected}, found {found}")]
+    SchemaMismatch {
+        /// The index directory or input file.
+        path: PathBuf,
+        /// The schema's column description.
+        expected: String,
+        /// What was given.
+        found: String,
+    },
+
+    /// An input file in a format or dtype that crosscode does not read.
+    #[error("unsupported input {path}: expected {expected}, found {found}")]
+    UnsupportedInput {
+        /// The file.
+        path: PathBuf,
+        /// What is accepted.
+        expected: String,
+        /// What the file holds.
+        found: String,
+    },
+
     /// An operating-system I/O failure on a named file.
     #[error("I/O error on {path}: {source}")]
     Io {

@@ -20,15 +20,20 @@
 //! # Ok::<(), crosscode::Error>(())
 //! ```
 
+pub mod cli;
 pub mod code;
 pub mod error;
+pub mod index;
 pub mod io;
 pub mod rng;
 pub mod scan;
+pub mod store;
 
 pub use code::{BinaryCodes, BinaryView};
 pub use error::{Error, Result};
+pub use index::{Hit, Index};
 pub use scan::{HammingKernel, Neighbor, SearchOptions, knn, knn_batch, range, range_batch};
+pub use store::{Schema, Segment};
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -1,0 +1,849 @@
+//! [`Index`]: an index directory of binary codes that a program opens, appends to,
+//! deletes from, compacts and searches.
+//!
+//! The state on disk is whatever `manifest.json` names (see [`crate::store`]); every
+//! mutation writes new immutable files first and then commits a new manifest, so a crash
+//! leaves the previous or the next state. An `Index` opened with [`Index::open`] is a
+//! read-only snapshot: it keeps the segments it mapped even while a writer commits, and
+//! [`Index::refresh`] moves it to the latest commit. [`Index::open_writer`] and
+//! [`Index::create`] take the directory's writer lock; a second writer gets
+//! [`Error::Locked`].
+//!
+//! **Ids.** Every row has an external `u64` id. An id is *live* when a segment holds it
+//! in a row that is not deleted. The rule: at most one live row per id. `append` rejects
+//! an id repeated in its batch or already live ([`Error::DuplicateId`]), and the whole
+//! append is refused; an id may be appended again after it was deleted. `delete` takes
+//! live ids only ([`Error::UnknownId`] otherwise, nothing deleted).
+//!
+//! **Search.** Segments are scanned in parallel with the [`crate::scan`] kernels; deleted
+//! rows and a filter of allowed ids are checked only for rows that beat the current
+//! distance bound. Results are `(id, distance)` sorted by distance, ties by smaller id.
+//! Segments store rows sorted by id, so the scan's row-order tie-break is the id order.
+//!
+//! ```
+//! use crosscode::{BinaryCodes, Hit, Index, Schema};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut index = Index::create(dir.path(), Schema::binary(16)?)?;
+//! // Ids 30, 10, 20 for codes with 0, 1 and 16 bits set.
+//! let codes = BinaryCodes::from_packed(16, &[0, 0, 1, 0, 255, 255])?;
+//! index.append(&[30, 10, 20], codes.view())?;
+//! index.delete(&[30])?;
+//! let reader = Index::open(dir.path())?;
+//! let hits = reader.search(&[0], 2)?;
+//! assert_eq!(hits, [Hit { id: 10, distance: 1 }, Hit { id: 20, distance: 16 }]);
+//! # Ok::<(), crosscode::Error>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use roaring::{RoaringBitmap, RoaringTreemap};
+
+use crate::code::BinaryView;
+use crate::error::{Error, Result};
+use crate::scan::topk::{Neighbor, TopK, WithinRadius};
+use crate::scan::{self, DistanceSink, HammingKernel, SearchOptions};
+use crate::store::directory::WriterLock;
+use crate::store::manifest::{MANIFEST_FILE, Manifest, SegmentEntry};
+use crate::store::schema::{ColumnKind, Schema};
+use crate::store::segment::{ColumnData, Segment, write_segment};
+use crate::store::tombstones::{read_tombstones, tombstone_name, write_tombstones};
+
+/// Rows per task when a segment with deletions or a filter is scanned in parallel.
+const MASKED_ROWS_PER_TASK: usize = 32 * 1024;
+
+/// One search result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Hit {
+    /// External id of the row.
+    pub id: u64,
+    /// Hamming distance to the query.
+    pub distance: u32,
+}
+
+/// A mapped segment with its deleted rows.
+struct LoadedSegment {
+    segment: Segment,
+    deleted: RoaringBitmap,
+}
+
+impl LoadedSegment {
+    fn view(&self) -> Result<BinaryView<'_>> {
+        self.segment.binary(0)
+    }
+
+    fn id_range(&self) -> Option<(u64, u64)> {
+        let ids = self.segment.ids();
+        Some((*ids.first()?, *ids.last()?))
+    }
+
+    /// The row of `id` when it is live here.
+    fn live_row(&self, id: u64) -> Option<usize> {
+        let (lo, hi) = self.id_range()?;
+        if id < lo || id > hi {
+            return None;
+        }
+        let row = self.segment.find(id)?;
+        (!self.deleted.contains(row as u32)).then_some(row)
+    }
+}
+
+/// Drops deleted rows and rows whose id is not allowed, then forwards to `inner`.
+struct Masked<'a, S> {
+    inner: S,
+    deleted: Option<&'a RoaringBitmap>,
+    allowed: Option<&'a RoaringTreemap>,
+    ids: &'a [u64],
+}
+
+impl<S: DistanceSink> DistanceSink for Masked<'_, S> {
+    #[inline]
+    fn bound(&self) -> u32 {
+        self.inner.bound()
+    }
+
+    #[inline]
+    fn offer(&mut self, row: usize, distance: u32) {
+        if distance >= self.inner.bound() {
+            return;
+        }
+        if self.deleted.is_some_and(|d| d.contains(row as u32)) {
+            return;
+        }
+        if self
+            .allowed
+            .is_some_and(|a| !self.ids.get(row).is_some_and(|id| a.contains(*id)))
+        {
+            return;
+        }
+        self.inner.offer(row, distance);
+    }
+}
+
+/// What one search asks for.
+#[derive(Clone, Copy)]
+enum Want {
+    Nearest(usize),
+    Within(u32),
+}
+
+/// An index directory opened for reading (a snapshot) or writing (holding the lock).
+pub struct Index {
+    dir: PathBuf,
+    manifest: Manifest,
+    segments: Vec<LoadedSegment>,
+    bits: usize,
+    writer: Option<WriterLock>,
+    options: SearchOptions,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("dir", &self.dir)
+            .field("generation", &self.manifest.generation)
+            .field("segments", &self.segments.len())
+            .field("writer", &self.writer.is_some())
+            .finish()
+    }
+}
+
+fn schema_bits(dir: &Path, schema: &Schema) -> Result<usize> {
+    match (schema.columns.as_slice(), schema.binary_bits()) {
+        ([_], Some(bits)) => Ok(bits),
+        _ => Err(Error::SchemaMismatch {
+            path: dir.to_path_buf(),
+            expected: "one binary column (the kinds Index searches today)".to_string(),
+            found: schema.describe(),
+        }),
+    }
+}
+
+fn is_not_found(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+}
+
+fn load_segments(dir: &Path, manifest: &Manifest) -> Result<Vec<LoadedSegment>> {
+    let kind = manifest.schema.columns.first().map(|c| c.kind);
+    manifest
+        .segments
+        .iter()
+        .map(|entry| {
+            let path = dir.join(&entry.file);
+            let segment = Segment::open(&path)?;
+            let kinds: Vec<ColumnKind> = segment.columns().iter().map(|c| c.kind).collect();
+            if kinds.len() != 1 || Some(kinds[0]) != kind {
+                return Err(Error::SchemaMismatch {
+                    path,
+                    expected: manifest.schema.describe(),
+                    found: format!("{kinds:?}"),
+                });
+            }
+            if segment.rows() as u64 != entry.rows {
+                return Err(Error::Corrupt {
+                    path,
+                    what: "row count".to_string(),
+                    expected: format!("{} (from {MANIFEST_FILE})", entry.rows),
+                    found: segment.rows().to_string(),
+                });
+            }
+            let deleted = match &entry.tombstones {
+                Some(t) => read_tombstones(dir, t, entry.rows)?,
+                None => RoaringBitmap::new(),
+            };
+            segment.binary(0)?;
+            Ok(LoadedSegment { segment, deleted })
+        })
+        .collect()
+}
+
+/// Reads the manifest and maps its files. A file removed by a concurrent commit between
+/// the two steps makes it start over with the newer manifest.
+fn load_snapshot(dir: &Path) -> Result<(Manifest, Vec<LoadedSegment>)> {
+    let mut attempts = 0;
+    loop {
+        let manifest = Manifest::load(dir)?;
+        match load_segments(dir, &manifest) {
+            Ok(segments) => return Ok((manifest, segments)),
+            Err(e) if is_not_found(&e) && attempts < 16 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(attempts));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl Index {
+    /// Creates a new index in `dir` (created if missing; must not hold an index yet) and
+    /// opens it for writing. Today's indexes have one binary column.
+    pub fn create(dir: impl AsRef<Path>, schema: Schema) -> Result<Index> {
+        let dir = dir.as_ref();
+        schema.validate()?;
+        let bits = schema_bits(dir, &schema)?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let lock = WriterLock::acquire(dir)?;
+        if dir.join(MANIFEST_FILE).exists() {
+            return Err(Error::InvalidArgument {
+                name: "dir",
+                reason: format!("{} already holds an index", dir.display()),
+            });
+        }
+        let manifest = Manifest::new(schema)?;
+        manifest.store(dir)?;
+        Ok(Index {
+            dir: dir.to_path_buf(),
+            manifest,
+            segments: Vec::new(),
+            bits,
+            writer: Some(lock),
+            options: SearchOptions::default(),
+        })
+    }
+
+    /// Opens a read-only snapshot of the index in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Index> {
+        let dir = dir.as_ref();
+        let (manifest, segments) = load_snapshot(dir)?;
+        let bits = schema_bits(dir, &manifest.schema)?;
+        Ok(Index {
+            dir: dir.to_path_buf(),
+            manifest,
+            segments,
+            bits,
+            writer: None,
+            options: SearchOptions::default(),
+        })
+    }
+
+    /// Opens the index in `dir` for writing: takes the writer lock (or fails with
+    /// [`Error::Locked`]) and removes files left by commits that never happened.
+    pub fn open_writer(dir: impl AsRef<Path>) -> Result<Index> {
+        let dir = dir.as_ref();
+        let lock = WriterLock::acquire(dir)?;
+        let mut index = Self::open(dir)?;
+        lock.collect_garbage(&index.manifest)?;
+        index.writer = Some(lock);
+        Ok(index)
+    }
+
+    /// Moves a snapshot to the latest commit; returns whether anything changed.
+    pub fn refresh(&mut self) -> Result<bool> {
+        let current = Manifest::load(&self.dir)?;
+        if current.generation == self.manifest.generation {
+            return Ok(false);
+        }
+        let (manifest, segments) = load_snapshot(&self.dir)?;
+        self.manifest = manifest;
+        self.segments = segments;
+        Ok(true)
+    }
+
+    /// Sets the kernel and threading used by searches.
+    pub fn set_search_options(&mut self, options: SearchOptions) {
+        self.options = options;
+    }
+
+    /// The index directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The committed manifest this snapshot reflects.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Commit generation of this snapshot.
+    pub fn generation(&self) -> u64 {
+        self.manifest.generation
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.manifest.schema
+    }
+
+    /// Code length in bits.
+    pub fn bits(&self) -> usize {
+        self.bits
+    }
+
+    /// Number of live rows.
+    pub fn len(&self) -> u64 {
+        self.manifest.live_rows()
+    }
+
+    /// True when no row is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether this handle holds the writer lock.
+    pub fn is_writer(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Whether `id` is live.
+    pub fn contains(&self, id: u64) -> bool {
+        self.locate(id).is_some()
+    }
+
+    /// The code of live row `id` (row-padded words).
+    pub fn get(&self, id: u64) -> Option<&[u64]> {
+        let (s, row) = self.locate(id)?;
+        self.segments[s].view().ok()?.row(row)
+    }
+
+    /// Every live id, ascending.
+    pub fn live_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .segments
+            .iter()
+            .flat_map(|s| {
+                s.segment
+                    .ids()
+                    .iter()
+                    .enumerate()
+                    .filter(|(r, _)| !s.deleted.contains(*r as u32))
+                    .map(|(_, &id)| id)
+            })
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn locate(&self, id: u64) -> Option<(usize, usize)> {
+        self.segments
+            .iter()
+            .enumerate()
+            .find_map(|(s, seg)| seg.live_row(id).map(|r| (s, r)))
+    }
+
+    fn writer(&self, operation: &'static str) -> Result<&WriterLock> {
+        self.writer.as_ref().ok_or_else(|| Error::ReadOnly {
+            path: self.dir.clone(),
+            operation,
+        })
+    }
+
+    /// Commits `next` (whose files are already written) and makes it this handle's state.
+    fn commit(&mut self, next: Manifest, segments: Vec<LoadedSegment>) -> Result<()> {
+        next.store(&self.dir)?;
+        self.manifest = next;
+        self.segments = segments;
+        if let Some(lock) = &self.writer {
+            lock.collect_garbage(&self.manifest)?;
+        }
+        Ok(())
+    }
+
+    /// Appends rows `ids[i]` → `codes.row(i)` as one new segment and commits.
+    ///
+    /// Fails without changing anything if the code length differs from the schema, the
+    /// lengths differ, an id repeats in `ids`, or an id is already live.
+    pub fn append(&mut self, ids: &[u64], codes: BinaryView<'_>) -> Result<()> {
+        self.writer("append")?;
+        if codes.bits() != self.bits {
+            return Err(Error::SchemaMismatch {
+                path: self.dir.clone(),
+                expected: format!("binary {} bits", self.bits),
+                found: format!("binary {} bits", codes.bits()),
+            });
+        }
+        if ids.len() != codes.len() {
+            return Err(Error::LengthMismatch {
+                what: "ids (one per code)",
+                expected: codes.len(),
+                found: ids.len(),
+            });
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        if ids.len() > u32::MAX as usize {
+            return Err(Error::InvalidArgument {
+                name: "ids",
+                reason: format!("one append takes at most 2^32 - 1 rows, got {}", ids.len()),
+            });
+        }
+        let sorted = ids.windows(2).all(|w| w[0] < w[1]);
+        let (sorted_ids, sorted_words): (Vec<u64>, Option<Vec<u64>>) = if sorted {
+            (ids.to_vec(), None)
+        } else {
+            let mut order: Vec<usize> = (0..ids.len()).collect();
+            order.sort_unstable_by_key(|&i| ids[i]);
+            let w = codes.words_per_code();
+            let mut words = Vec::with_capacity(codes.as_words().len());
+            for &i in &order {
+                words.extend_from_slice(&codes.as_words()[i * w..(i + 1) * w]);
+            }
+            (order.iter().map(|&i| ids[i]).collect(), Some(words))
+        };
+        if let Some(w) = sorted_ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::DuplicateId {
+                id: w[0],
+                context: "repeated within one append".to_string(),
+            });
+        }
+        let (lo, hi) = (sorted_ids[0], sorted_ids[sorted_ids.len() - 1]);
+        for seg in &self.segments {
+            let Some((slo, shi)) = seg.id_range() else {
+                continue;
+            };
+            if shi < lo || slo > hi {
+                continue;
+            }
+            if let Some(&id) = sorted_ids.iter().find(|&&id| seg.live_row(id).is_some()) {
+                return Err(Error::DuplicateId {
+                    id,
+                    context: format!("already live in {}", seg.segment.path().display()),
+                });
+            }
+        }
+        let view = match &sorted_words {
+            Some(words) => BinaryView::new(self.bits, words)?,
+            None => codes,
+        };
+        let mut next = self.manifest.clone();
+        let name = format!("seg-{:08}.ccs", next.next_segment);
+        let path = write_segment(&self.dir, &name, &sorted_ids, &[ColumnData::Binary(view)])?;
+        let segment = Segment::open(&path)?;
+        next.next_segment += 1;
+        next.generation += 1;
+        next.segments.push(SegmentEntry {
+            file: name,
+            rows: sorted_ids.len() as u64,
+            tombstones: None,
+        });
+        let mut segments = std::mem::take(&mut self.segments);
+        segments.push(LoadedSegment {
+            segment,
+            deleted: RoaringBitmap::new(),
+        });
+        let result = self.commit(next, segments);
+        if result.is_err() {
+            // Back to the committed state on disk.
+            let (manifest, segments) = load_snapshot(&self.dir)?;
+            self.manifest = manifest;
+            self.segments = segments;
+        }
+        result
+    }
+
+    /// Deletes the live rows with these ids and commits; returns how many were deleted.
+    /// Repeats in `ids` count once. An id that is not live fails the whole call.
+    pub fn delete(&mut self, ids: &[u64]) -> Result<u64> {
+        self.writer("delete")?;
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut new_rows: BTreeMap<usize, RoaringBitmap> = BTreeMap::new();
+        for &id in &ids {
+            let (s, row) = self.locate(id).ok_or_else(|| Error::UnknownId {
+                id,
+                path: self.dir.clone(),
+            })?;
+            new_rows.entry(s).or_default().insert(row as u32);
+        }
+        if new_rows.is_empty() {
+            return Ok(0);
+        }
+        let mut next = self.manifest.clone();
+        next.generation += 1;
+        let mut updated = Vec::new();
+        for (&s, rows) in &new_rows {
+            let deleted = &self.segments[s].deleted | rows;
+            let entry = &mut next.segments[s];
+            let name = tombstone_name(&entry.file, next.generation);
+            entry.tombstones = Some(write_tombstones(&self.dir, &name, &deleted)?);
+            updated.push((s, deleted));
+        }
+        next.store(&self.dir)?;
+        self.manifest = next;
+        for (s, deleted) in updated {
+            self.segments[s].deleted = deleted;
+        }
+        if let Some(lock) = &self.writer {
+            lock.collect_garbage(&self.manifest)?;
+        }
+        Ok(ids.len() as u64)
+    }
+
+    /// Rewrites all live rows into one segment (dropping deleted rows) and commits.
+    /// Holds a copy of the live codes in memory while it runs.
+    pub fn compact(&mut self) -> Result<()> {
+        self.writer("compact")?;
+        let has_deletions = self.segments.iter().any(|s| !s.deleted.is_empty());
+        if self.segments.len() <= 1 && !has_deletions {
+            return Ok(());
+        }
+        let mut rows: Vec<(u64, usize, usize)> = Vec::with_capacity(self.len() as usize);
+        for (s, seg) in self.segments.iter().enumerate() {
+            for (r, &id) in seg.segment.ids().iter().enumerate() {
+                if !seg.deleted.contains(r as u32) {
+                    rows.push((id, s, r));
+                }
+            }
+        }
+        if rows.len() > u32::MAX as usize {
+            return Err(Error::InvalidArgument {
+                name: "compact",
+                reason: format!(
+                    "{} live rows exceed one segment's limit of 2^32 - 1",
+                    rows.len()
+                ),
+            });
+        }
+        rows.sort_unstable_by_key(|t| t.0);
+        let mut next = self.manifest.clone();
+        next.generation += 1;
+        next.segments.clear();
+        let mut segments = Vec::new();
+        if !rows.is_empty() {
+            let ids: Vec<u64> = rows.iter().map(|t| t.0).collect();
+            let views: Vec<BinaryView<'_>> = self
+                .segments
+                .iter()
+                .map(|s| s.view())
+                .collect::<Result<_>>()?;
+            let mut words = Vec::with_capacity(rows.len() * views[0].words_per_code());
+            for &(_, s, r) in &rows {
+                words.extend_from_slice(views[s].row(r).unwrap_or_default());
+            }
+            let view = BinaryView::new(self.bits, &words)?;
+            let name = format!("seg-{:08}.ccs", next.next_segment);
+            next.next_segment += 1;
+            let path = write_segment(&self.dir, &name, &ids, &[ColumnData::Binary(view)])?;
+            segments.push(LoadedSegment {
+                segment: Segment::open(&path)?,
+                deleted: RoaringBitmap::new(),
+            });
+            next.segments.push(SegmentEntry {
+                file: name,
+                rows: ids.len() as u64,
+                tombstones: None,
+            });
+        }
+        self.commit(next, segments)
+    }
+
+    /// Checks every segment's CRCs and padding, every tombstone file, and that no id is
+    /// live twice.
+    pub fn verify(&self) -> Result<()> {
+        for s in &self.segments {
+            s.segment.verify()?;
+        }
+        // Tombstones were CRC-checked on load; check the duplicate-id rule.
+        let ids = self.live_ids();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::DuplicateId {
+                id: w[0],
+                context: format!("live in two segments of {}", self.dir.display()),
+            });
+        }
+        Ok(())
+    }
+
+    fn kernel(&self) -> Result<HammingKernel> {
+        match self.options.kernel {
+            Some(k) => k.check(),
+            None => HammingKernel::process_default(),
+        }
+    }
+
+    fn check_query(&self, query: &[u64]) -> Result<()> {
+        let w = self.bits.div_ceil(64);
+        if query.len() != w {
+            return Err(Error::DimensionMismatch {
+                what: "query words (bits / 64, rounded up)",
+                expected: w,
+                found: query.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_queries(&self, queries: &BinaryView<'_>) -> Result<()> {
+        if queries.bits() != self.bits {
+            return Err(Error::DimensionMismatch {
+                what: "query code bits",
+                expected: self.bits,
+                found: queries.bits(),
+            });
+        }
+        Ok(())
+    }
+
+    /// One segment, one query, with deletions and/or a filter: row chunks in parallel.
+    fn scan_masked(
+        &self,
+        seg: &LoadedSegment,
+        query: &[u64],
+        want: Want,
+        allowed: Option<&RoaringTreemap>,
+        kernel: HammingKernel,
+        opts: &SearchOptions,
+    ) -> Result<Vec<Neighbor>> {
+        let view = seg.view()?;
+        let w = view.words_per_code();
+        let n = view.len();
+        let deleted = (!seg.deleted.is_empty()).then_some(&seg.deleted);
+        let ids = seg.segment.ids();
+        let run = |start: usize, end: usize| -> Vec<Neighbor> {
+            let codes = &view.as_words()[start * w..end * w];
+            match want {
+                Want::Nearest(k) => {
+                    let mut sink = Masked {
+                        inner: TopK::new(k, self.bits as u32),
+                        deleted,
+                        allowed,
+                        ids,
+                    };
+                    if k > 0 && !codes.is_empty() {
+                        kernel.scan(query, codes, start, &mut sink);
+                    }
+                    sink.inner.into_sorted()
+                }
+                Want::Within(r) => {
+                    let mut sink = Masked {
+                        inner: WithinRadius::new(r),
+                        deleted,
+                        allowed,
+                        ids,
+                    };
+                    if !codes.is_empty() {
+                        kernel.scan(query, codes, start, &mut sink);
+                    }
+                    let mut found = sink.inner.found;
+                    found.sort_by_key(|n| n.distance);
+                    found
+                }
+            }
+        };
+        if opts.single_threaded || n < 2 * MASKED_ROWS_PER_TASK {
+            return Ok(run(0, n));
+        }
+        let tasks = (n / MASKED_ROWS_PER_TASK).min(rayon::current_num_threads() * 4);
+        let per = n.div_ceil(tasks);
+        let parts: Vec<Vec<Neighbor>> = (0..n)
+            .step_by(per)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|s| run(s, (s + per).min(n)))
+            .collect();
+        let mut all: Vec<Neighbor> = parts.into_iter().flatten().collect();
+        all.sort_by_key(|n| (n.distance, n.row));
+        if let Want::Nearest(k) = want {
+            all.truncate(k);
+        }
+        Ok(all)
+    }
+
+    /// One segment, one query, as hits sorted by (distance, id).
+    fn search_segment(
+        &self,
+        seg: &LoadedSegment,
+        query: &[u64],
+        want: Want,
+        allowed: Option<&RoaringTreemap>,
+        kernel: HammingKernel,
+        opts: &SearchOptions,
+    ) -> Result<Vec<Hit>> {
+        let neighbors = if seg.deleted.is_empty() && allowed.is_none() {
+            match want {
+                Want::Nearest(k) => scan::knn(seg.view()?, query, k, opts)?,
+                Want::Within(r) => scan::range(seg.view()?, query, r, opts)?,
+            }
+        } else {
+            self.scan_masked(seg, query, want, allowed, kernel, opts)?
+        };
+        Ok(to_hits(seg.segment.ids(), &neighbors))
+    }
+
+    fn search_one(
+        &self,
+        query: &[u64],
+        want: Want,
+        allowed: Option<&RoaringTreemap>,
+    ) -> Result<Vec<Hit>> {
+        self.check_query(query)?;
+        let kernel = self.kernel()?;
+        match self.segments.as_slice() {
+            [] => Ok(Vec::new()),
+            [one] => self.search_segment(one, query, want, allowed, kernel, &self.options),
+            many => {
+                // With at least as many segments as threads, one task per segment is
+                // enough parallelism; splitting each segment again only adds merges.
+                let per_segment = SearchOptions {
+                    single_threaded: self.options.single_threaded
+                        || many.len() >= rayon::current_num_threads(),
+                    ..self.options
+                };
+                let one = |s: &LoadedSegment| {
+                    self.search_segment(s, query, want, allowed, kernel, &per_segment)
+                };
+                let parts: Vec<Vec<Hit>> = if self.options.single_threaded {
+                    many.iter().map(one).collect::<Result<_>>()?
+                } else {
+                    many.par_iter().map(one).collect::<Result<_>>()?
+                };
+                Ok(merge_hits(parts, want))
+            }
+        }
+    }
+
+    fn search_many(
+        &self,
+        queries: BinaryView<'_>,
+        want: Want,
+        allowed: Option<&RoaringTreemap>,
+    ) -> Result<Vec<Vec<Hit>>> {
+        self.check_queries(&queries)?;
+        self.kernel()?;
+        let masked = allowed.is_some() || self.segments.iter().any(|s| !s.deleted.is_empty());
+        if !masked {
+            // Blocked batch scans per segment, then a per-query merge.
+            let mut per_segment = Vec::with_capacity(self.segments.len());
+            for seg in &self.segments {
+                let found = match want {
+                    Want::Nearest(k) => scan::knn_batch(seg.view()?, queries, k, &self.options)?,
+                    Want::Within(r) => scan::range_batch(seg.view()?, queries, r, &self.options)?,
+                };
+                let ids = seg.segment.ids();
+                per_segment.push(found.iter().map(|n| to_hits(ids, n)).collect::<Vec<_>>());
+            }
+            if per_segment.len() == 1 {
+                return Ok(per_segment.pop().unwrap_or_default());
+            }
+            let mut out: Vec<Vec<Vec<Hit>>> = vec![Vec::new(); queries.len()];
+            for seg_hits in per_segment {
+                for (q, hits) in seg_hits.into_iter().enumerate() {
+                    out[q].push(hits);
+                }
+            }
+            return Ok(out
+                .into_iter()
+                .map(|parts| merge_hits(parts, want))
+                .collect());
+        }
+        let w = queries.words_per_code();
+        let one = |q: &[u64]| self.search_one(q, want, allowed);
+        if self.options.single_threaded {
+            queries.as_words().chunks_exact(w).map(one).collect()
+        } else {
+            queries.as_words().par_chunks_exact(w).map(one).collect()
+        }
+    }
+
+    /// The `k` live rows nearest to `query` (`bits.div_ceil(64)` words).
+    pub fn search(&self, query: &[u64], k: usize) -> Result<Vec<Hit>> {
+        self.search_one(query, Want::Nearest(k), None)
+    }
+
+    /// [`Index::search`] restricted to rows whose id is in `allowed`.
+    pub fn search_filtered(
+        &self,
+        query: &[u64],
+        k: usize,
+        allowed: &RoaringTreemap,
+    ) -> Result<Vec<Hit>> {
+        self.search_one(query, Want::Nearest(k), Some(allowed))
+    }
+
+    /// [`Index::search`] for every query, optionally restricted to `allowed` ids.
+    pub fn search_batch(
+        &self,
+        queries: BinaryView<'_>,
+        k: usize,
+        allowed: Option<&RoaringTreemap>,
+    ) -> Result<Vec<Vec<Hit>>> {
+        self.search_many(queries, Want::Nearest(k), allowed)
+    }
+
+    /// Every live row within Hamming distance `radius` of `query`, nearest first.
+    pub fn range(&self, query: &[u64], radius: u32) -> Result<Vec<Hit>> {
+        self.search_one(query, Want::Within(radius), None)
+    }
+
+    /// [`Index::range`] restricted to rows whose id is in `allowed`.
+    pub fn range_filtered(
+        &self,
+        query: &[u64],
+        radius: u32,
+        allowed: &RoaringTreemap,
+    ) -> Result<Vec<Hit>> {
+        self.search_one(query, Want::Within(radius), Some(allowed))
+    }
+
+    /// [`Index::range`] for every query, optionally restricted to `allowed` ids.
+    pub fn range_batch(
+        &self,
+        queries: BinaryView<'_>,
+        radius: u32,
+        allowed: Option<&RoaringTreemap>,
+    ) -> Result<Vec<Vec<Hit>>> {
+        self.search_many(queries, Want::Within(radius), allowed)
+    }
+}
+
+fn to_hits(ids: &[u64], neighbors: &[Neighbor]) -> Vec<Hit> {
+    neighbors
+        .iter()
+        .map(|n| Hit {
+            id: ids.get(n.row).copied().unwrap_or(u64::MAX),
+            distance: n.distance,
+        })
+        .collect()
+}
+
+fn merge_hits(parts: Vec<Vec<Hit>>, want: Want) -> Vec<Hit> {
+    let mut all: Vec<Hit> = parts.into_iter().flatten().collect();
+    all.sort_unstable_by_key(|h| (h.distance, h.id));
+    if let Want::Nearest(k) = want {
+        all.truncate(k);
+    }
+    all
+}
