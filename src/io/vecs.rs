@@ -81,10 +81,12 @@ impl VecsElement for i32 {
     }
 }
 
-fn corrupt(format: &'static str, reason: String) -> Error {
-    Error::InvalidArgument {
-        name: format,
-        reason,
+fn corrupt(format: &'static str, what: String, expected: String, found: String) -> Error {
+    Error::Corrupt {
+        path: format!("<{format} stream>").into(),
+        what,
+        expected,
+        found,
     }
 }
 
@@ -120,7 +122,9 @@ pub fn read_vecs<T: VecsElement>(
             got => {
                 return Err(corrupt(
                     T::FORMAT,
-                    format!("vector {row}: file ends inside its dimension ({got} of 4 bytes)"),
+                    format!("vector {row}: dimension field"),
+                    "4 bytes".into(),
+                    format!("{got} bytes before the end of the file"),
                 ));
             }
         }
@@ -128,7 +132,9 @@ pub fn read_vecs<T: VecsElement>(
         if d <= 0 || d as usize > MAX_DIM {
             return Err(corrupt(
                 T::FORMAT,
-                format!("vector {row}: dimension {d} outside 1..={MAX_DIM}"),
+                format!("vector {row}: dimension"),
+                format!("1..={MAX_DIM}"),
+                d.to_string(),
             ));
         }
         let d = d as usize;
@@ -157,7 +163,9 @@ pub fn read_vecs<T: VecsElement>(
             if !v.is_valid() {
                 return Err(corrupt(
                     T::FORMAT,
-                    format!("vector {row}, component {col}: not a finite number"),
+                    format!("vector {row}, component {col}"),
+                    "a finite number".into(),
+                    "NaN or infinity".into(),
                 ));
             }
             data.push(v);
