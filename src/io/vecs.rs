@@ -152,10 +152,9 @@ pub fn read_vecs<T: VecsElement>(
         if got != row_bytes.len() {
             return Err(corrupt(
                 T::FORMAT,
-                format!(
-                    "vector {row}: file ends after {got} of {} bytes",
-                    row_bytes.len()
-                ),
+                format!("vector {row}: values"),
+                format!("{} bytes", row_bytes.len()),
+                format!("{got} bytes before the end of the file"),
             ));
         }
         for (col, chunk) in row_bytes.chunks_exact(T::SIZE).enumerate() {
