@@ -83,6 +83,31 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// A file whose contents are not what its format requires (wrong dtype, rank or
+    /// order in a `.npy`, a malformed model header, bad JSON).
+    #[error("malformed file {path}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A block whose CRC32 does not match the one stored beside it.
+    #[error(
+        "checksum mismatch in {path} ({what}): stored {expected:#010x}, computed {found:#010x}"
+    )]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// Which block.
+        what: String,
+        /// The stored CRC.
+        expected: u32,
+        /// The CRC of the bytes read.
+        found: u32,
+    },
+
     /// An operating-system I/O failure on a named file.
     #[error("I/O error on {path}: {source}")]
     Io {

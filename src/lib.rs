@@ -22,8 +22,10 @@
 
 pub mod code;
 pub mod error;
+pub mod eval;
 pub mod rng;
 pub mod scan;
+pub mod train;
 
 pub use code::{BinaryCodes, BinaryView};
 pub use error::{Error, Result};
