@@ -9,6 +9,8 @@ pub mod data;
 pub mod float;
 pub mod layers;
 pub mod loss;
+pub mod methods;
+pub mod model_file;
 pub mod optim;
 pub mod tensor;
 
