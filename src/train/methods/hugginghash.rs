@@ -683,7 +683,7 @@ mod tests {
         let mut rng = Rng::new(seed);
         let protos = Tensor::<f32>::randn(&[4, 6], 1.0, &mut rng);
         let classes: Vec<usize> = (0..n).map(|_| rng.below(4)).collect();
-        let mut make = |d: usize, rng: &mut Rng| {
+        let make = |d: usize, rng: &mut Rng| {
             let w = Tensor::<f32>::randn(&[6, d], 1.0, rng);
             let mut x = vec![0f32; n * d];
             for i in 0..n {
