@@ -20,6 +20,7 @@
 //! # Ok::<(), crosscode::Error>(())
 //! ```
 
+pub mod cli;
 pub mod code;
 pub mod error;
 pub mod eval;

@@ -7,8 +7,11 @@
 
 use crate::code::BinaryCodes;
 use crate::error::{Error, Result};
-use crate::train::data::PairedDataset;
+use std::path::Path;
+
+use crate::train::data::{Modality, PairedDataset};
 use crate::train::methods::Side;
+use crate::train::model_file::{Block, ModelFile, save_model};
 use crate::train::tensor::Tensor;
 use faer::Mat;
 
@@ -103,7 +106,11 @@ impl CcaHash {
 
     /// Real-valued projections of items `idx` of one side, `(|idx|, bits)`.
     pub fn project(&self, ds: &PairedDataset, side: Side, idx: &[usize]) -> Result<Tensor<f32>> {
-        let m = if side == Side::A { &ds.a } else { &ds.b };
+        self.project_modality(if side == Side::A { &ds.a } else { &ds.b }, side, idx)
+    }
+
+    /// [`CcaHash::project`] on a lone modality, read as side `side` of the model.
+    pub fn project_modality(&self, m: &Modality, side: Side, idx: &[usize]) -> Result<Tensor<f32>> {
         let x: Tensor<f32> = m.gather_global(idx)?;
         let i = side.index();
         let p = &self.projections[i];
@@ -130,6 +137,83 @@ impl CcaHash {
     pub fn encode(&self, ds: &PairedDataset, side: Side, idx: &[usize]) -> Result<BinaryCodes> {
         let y = self.project(ds, side, idx)?;
         BinaryCodes::from_signs(self.bits, y.data())
+    }
+
+    /// [`CcaHash::encode`] on a lone modality.
+    pub fn encode_modality(&self, m: &Modality, side: Side, idx: &[usize]) -> Result<BinaryCodes> {
+        let y = self.project_modality(m, side, idx)?;
+        BinaryCodes::from_signs(self.bits, y.data())
+    }
+
+    /// Saves means and projections as a model file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut blocks = Vec::new();
+        for (s, tag) in ["a", "b"].iter().enumerate() {
+            let p = &self.projections[s];
+            let (d, l) = (p.nrows(), p.ncols());
+            blocks.push((
+                format!("{tag}.mean"),
+                Block {
+                    shape: vec![d],
+                    data: self.means[s].iter().map(|v| *v as f32).collect(),
+                },
+            ));
+            blocks.push((
+                format!("{tag}.projection"),
+                Block {
+                    shape: vec![d, l],
+                    data: (0..d * l).map(|e| p[(e / l, e % l)] as f32).collect(),
+                },
+            ));
+        }
+        let dims = [self.projections[0].nrows(), self.projections[1].nrows()];
+        save_model(
+            path,
+            "cca",
+            serde_json::json!({"bits": self.bits, "dims": dims, "correlations": self.correlations}),
+            &blocks,
+        )
+    }
+
+    /// Builds the model from a model file written by [`CcaHash::save`].
+    pub fn from_file(path: &Path, file: &mut ModelFile) -> Result<Self> {
+        let bad = |reason: String| Error::Format {
+            path: path.into(),
+            reason,
+        };
+        if file.method != "cca" {
+            return Err(bad(format!("model is `{}`, not cca", file.method)));
+        }
+        let bits: usize =
+            serde_json::from_value(file.config["bits"].clone()).map_err(|e| bad(e.to_string()))?;
+        let dims: [usize; 2] =
+            serde_json::from_value(file.config["dims"].clone()).map_err(|e| bad(e.to_string()))?;
+        let correlations: Vec<f64> = serde_json::from_value(file.config["correlations"].clone())
+            .map_err(|e| bad(e.to_string()))?;
+        let mut means = Vec::new();
+        let mut projections = Vec::new();
+        for (s, tag) in ["a", "b"].iter().enumerate() {
+            let d = dims[s];
+            means.push(
+                file.take(path, &format!("{tag}.mean"), &[d])?
+                    .into_iter()
+                    .map(|v| v as f64)
+                    .collect::<Vec<_>>(),
+            );
+            let p = file.take(path, &format!("{tag}.projection"), &[d, bits])?;
+            projections.push(Mat::from_fn(d, bits, |i, j| p[i * bits + j] as f64));
+        }
+        let (pb, pa) = (projections.pop(), projections.pop());
+        let (mb, ma) = (means.pop(), means.pop());
+        match (pa, pb, ma, mb) {
+            (Some(pa), Some(pb), Some(ma), Some(mb)) => Ok(CcaHash {
+                bits,
+                means: [ma, mb],
+                projections: [pa, pb],
+                correlations,
+            }),
+            _ => Err(bad("missing CCA blocks".into())),
+        }
     }
 }
 
@@ -176,6 +260,15 @@ mod tests {
             .sum();
         assert!(agree as f64 / (8 * n) as f64 > 0.9);
         assert!(CcaHash::fit(&ds, &all, 16, 1e-4).is_err());
+        let p = std::env::temp_dir().join(format!("crosscode-cca-{}.model", std::process::id()));
+        cca.save(&p).unwrap();
+        let mut f = crate::train::model_file::load_model(&p).unwrap();
+        let back = CcaHash::from_file(&p, &mut f).unwrap();
+        assert_eq!(
+            back.encode(&ds, Side::B, &all).unwrap().as_words(),
+            cb.as_words()
+        );
+        std::fs::remove_file(p).unwrap();
         assert!(CcaHash::fit(&ds, &all, 7, 1e-4).is_err());
     }
 }

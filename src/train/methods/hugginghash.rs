@@ -505,10 +505,15 @@ impl HuggingHash {
 
     /// Real-valued hash outputs `f(e(cls))` of items `idx` of one modality (sign = code).
     pub fn project(&self, ds: &PairedDataset, side: Side, idx: &[usize]) -> Result<Tensor<f32>> {
+        self.project_modality(modality(ds, side), side, idx)
+    }
+
+    /// [`HuggingHash::project`] on a lone modality, read as side `side` of the model.
+    pub fn project_modality(&self, m: &Modality, side: Side, idx: &[usize]) -> Result<Tensor<f32>> {
         let be = CpuBackend::default();
         let mut out = Vec::with_capacity(idx.len() * self.config.bits);
         for chunk in idx.chunks(4096) {
-            let mut x: Tensor<f32> = modality(ds, side).gather_global(chunk)?;
+            let mut x: Tensor<f32> = m.gather_global(chunk)?;
             self.branches[side.index()].global_norm.apply(&mut x)?;
             let pass = self.global_forward(&be, side.index(), &x)?;
             out.extend_from_slice(pass.h.data());
@@ -518,7 +523,12 @@ impl HuggingHash {
 
     /// Binary codes of items `idx` of one modality.
     pub fn encode(&self, ds: &PairedDataset, side: Side, idx: &[usize]) -> Result<BinaryCodes> {
-        let h = self.project(ds, side, idx)?;
+        self.encode_modality(modality(ds, side), side, idx)
+    }
+
+    /// [`HuggingHash::encode`] on a lone modality, read as side `side` of the model.
+    pub fn encode_modality(&self, m: &Modality, side: Side, idx: &[usize]) -> Result<BinaryCodes> {
+        let h = self.project_modality(m, side, idx)?;
         h.check_finite("hash outputs")?;
         BinaryCodes::from_signs(self.config.bits, h.data())
     }
