@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a hashing model on paired features (and optionally evaluate it on a split).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Encode one modality's features to packed binary codes (`.npy`, u8, n × bits/8).
     Encode(train::EncodeArgs),
     /// Evaluate query codes against database codes (labels or pairs); JSON + SVG.
@@ -32,7 +32,7 @@ pub enum Command {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train(a) => train::train(a),
+        Command::Train(a) => train::train(*a),
         Command::Encode(a) => train::encode(a),
         Command::Eval(a) => train::eval(a),
     }
