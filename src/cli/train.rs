@@ -12,8 +12,9 @@ use crate::eval::{LabelReport, Labels, PairReport, evaluate_labels, evaluate_pai
 use crate::train::data::{
     Modality, PairedDataset, Sequences, Split, load_labels, read_npy, write_npy_u8,
 };
-use crate::train::methods::{CcaHash, HuggingHash, HuggingHashConfig, Side, TrainLog};
-use crate::train::model_file::load_model;
+use crate::train::methods::{
+    CcaHash, HashingMethod, HuggingHash, HuggingHashConfig, Side, TrainLog, load_any,
+};
 
 /// Methods `train` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -174,20 +175,6 @@ pub struct TrainReport {
     pub b_to_a_pairs: Option<PairReport>,
 }
 
-enum Trained {
-    Hh(Box<HuggingHash>),
-    Cca(CcaHash),
-}
-
-impl Trained {
-    fn encode_modality(&self, m: &Modality, side: Side, idx: &[usize]) -> Result<BinaryCodes> {
-        match self {
-            Trained::Hh(h) => h.encode_modality(m, side, idx),
-            Trained::Cca(c) => c.encode_modality(m, side, idx),
-        }
-    }
-}
-
 fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
     let s = serde_json::to_string_pretty(v).map_err(|e| Error::Format {
         path: path.into(),
@@ -264,12 +251,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
                 eprintln!("note: {n}");
             }
             m.save(&a.model)?;
-            (Trained::Hh(Box::new(m)), Some(log))
+            (Box::new(m) as Box<dyn HashingMethod>, Some(log))
         }
         Method::Cca => {
             let c = CcaHash::fit(&ds, &split.train, a.bits, a.reg)?;
             c.save(&a.model)?;
-            (Trained::Cca(c), None)
+            (Box::new(c) as Box<dyn HashingMethod>, None)
         }
     };
     let fit_seconds = t0.elapsed().as_secs_f64();
@@ -370,17 +357,7 @@ pub struct EncodeArgs {
 pub fn encode(a: EncodeArgs) -> Result<()> {
     let m = load_modality(&a.side, &a.input)?;
     let side = if a.side == "a" { Side::A } else { Side::B };
-    let mut file = load_model(&a.model)?;
-    let model = match file.method.as_str() {
-        "hugginghash" => Trained::Hh(Box::new(HuggingHash::from_file(&a.model, &mut file)?)),
-        "cca" => Trained::Cca(CcaHash::from_file(&a.model, &mut file)?),
-        other => {
-            return Err(Error::Format {
-                path: a.model.clone(),
-                reason: format!("unknown method `{other}`"),
-            });
-        }
-    };
+    let model = load_any(&a.model)?;
     let idx: Vec<usize> = (0..m.len()).collect();
     let bar = ProgressBar::new(idx.len() as u64);
     let mut codes: Option<BinaryCodes> = None;

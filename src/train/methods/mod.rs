@@ -9,11 +9,16 @@ pub mod hugginghash;
 
 use serde::{Deserialize, Serialize};
 
+use std::path::Path;
+
+use crate::code::BinaryCodes;
 use crate::error::{Error, Result};
+use crate::train::data::Modality;
+use crate::train::model_file::load_model;
 use crate::train::tensor::Tensor;
 
 pub use cca::CcaHash;
-pub use hugginghash::{HuggingHash, HuggingHashConfig, TrainLog};
+pub use hugginghash::{EpochLog, HuggingHash, HuggingHashConfig, TrainLog};
 
 /// Which modality of a pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +36,62 @@ impl Side {
             Side::A => 0,
             Side::B => 1,
         }
+    }
+}
+
+/// What every trained hashing method offers: codes for either modality, and persistence.
+/// (Fitting takes method-specific configuration, so it is an inherent function.)
+pub trait HashingMethod: Send + Sync {
+    /// Method name as written in model files.
+    fn method(&self) -> &'static str;
+    /// Code length.
+    fn bits(&self) -> usize;
+    /// Codes of items `idx` of `m`, read as side `side` of the model.
+    fn encode_modality(&self, m: &Modality, side: Side, idx: &[usize]) -> Result<BinaryCodes>;
+    /// Writes a model file.
+    fn save(&self, path: &Path) -> Result<()>;
+}
+
+impl HashingMethod for HuggingHash {
+    fn method(&self) -> &'static str {
+        "hugginghash"
+    }
+    fn bits(&self) -> usize {
+        self.config.bits
+    }
+    fn encode_modality(&self, m: &Modality, side: Side, idx: &[usize]) -> Result<BinaryCodes> {
+        HuggingHash::encode_modality(self, m, side, idx)
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        HuggingHash::save(self, path)
+    }
+}
+
+impl HashingMethod for CcaHash {
+    fn method(&self) -> &'static str {
+        "cca"
+    }
+    fn bits(&self) -> usize {
+        self.bits
+    }
+    fn encode_modality(&self, m: &Modality, side: Side, idx: &[usize]) -> Result<BinaryCodes> {
+        CcaHash::encode_modality(self, m, side, idx)
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        CcaHash::save(self, path)
+    }
+}
+
+/// Loads any method's model file, dispatching on the method name it records.
+pub fn load_any(path: &Path) -> Result<Box<dyn HashingMethod>> {
+    let mut file = load_model(path)?;
+    match file.method.as_str() {
+        "hugginghash" => Ok(Box::new(HuggingHash::from_file(path, &mut file)?)),
+        "cca" => Ok(Box::new(CcaHash::from_file(path, &mut file)?)),
+        other => Err(Error::Format {
+            path: path.into(),
+            reason: format!("unknown method `{other}`"),
+        }),
     }
 }
 
