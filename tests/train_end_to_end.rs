@@ -33,7 +33,10 @@ fn hugginghash_beats_sign_cca_on_mfeat_at_16_bits() {
     let ds = PairedDataset::new(a, b, Some(labels)).unwrap();
     let split = Split::random(ds.len(), 500, None, 1).unwrap();
     let l = ds.labels.as_ref().unwrap();
-    let (ql, dl) = (l.select(&split.query), l.select(&split.database));
+    let (ql, dl) = (
+        l.select(&split.query).unwrap(),
+        l.select(&split.database).unwrap(),
+    );
     let cfg = HuggingHashConfig {
         bits: 16,
         epochs: 25,

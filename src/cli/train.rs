@@ -289,7 +289,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         b_to_a_pairs: None,
     };
     if let Some(l) = &ds.labels {
-        let (ql, dl) = (l.select(&split.query), l.select(&split.database));
+        let (ql, dl) = (l.select(&split.query)?, l.select(&split.database)?);
         report.a_to_b = Some(evaluate_labels(qa.view(), db.view(), &ql, &dl, a.k)?);
         report.b_to_a = Some(evaluate_labels(qb.view(), da.view(), &ql, &dl, a.k)?);
     }

@@ -64,24 +64,34 @@ impl Labels {
         self.classes
     }
 
-    /// The rows `idx` in that order.
-    pub fn select(&self, idx: &[usize]) -> Labels {
+    /// The rows `idx` in that order; an index past the end is an error.
+    pub fn select(&self, idx: &[usize]) -> Result<Labels> {
         let mut data = Vec::with_capacity(idx.len() * self.classes);
         for &i in idx {
+            if i >= self.len() {
+                return Err(Error::InvalidArgument {
+                    name: "index",
+                    reason: format!("label row {i} is past the {} rows", self.len()),
+                });
+            }
             data.extend_from_slice(self.row(i));
         }
-        Labels {
+        Ok(Labels {
             classes: self.classes,
             data,
-        }
+        })
     }
 
     /// Row `i`.
+    ///
+    /// # Panics
+    /// When `i >= len()`; [`Labels::select`] is the checked way in.
     pub fn row(&self, i: usize) -> &[u8] {
         &self.data[i * self.classes..(i + 1) * self.classes]
     }
 
-    /// True when items `i` of `self` and `j` of `other` share at least one label.
+    /// True when items `i` of `self` and `j` of `other` share at least one label
+    /// (both indices must be in range, as for [`Labels::row`]).
     pub fn shares(&self, i: usize, other: &Labels, j: usize) -> bool {
         self.row(i)
             .iter()

@@ -126,6 +126,9 @@ impl<F: Float> Tensor<F> {
     }
 
     /// Row `i` of the matrix view.
+    ///
+    /// # Panics
+    /// When `i >= rows()` (an internal indexing error, never reachable from user input).
     pub fn row(&self, i: usize) -> &[F] {
         let c = self.cols();
         &self.data[i * c..(i + 1) * c]

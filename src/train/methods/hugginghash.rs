@@ -758,8 +758,8 @@ mod tests {
         let r = evaluate_labels(
             qa.view(),
             db.view(),
-            &labels.select(&query),
-            &labels.select(&train),
+            &labels.select(&query).unwrap(),
+            &labels.select(&train).unwrap(),
             50,
         )
         .unwrap();
