@@ -441,4 +441,236 @@ impl<F: Float> Backend<F> for CpuBackend {
         });
         Ok(dx)
     }
+
+    fn affine_cols(&self, x: &Tensor<F>, gamma: &[F], beta: &[F]) -> Result<Tensor<F>> {
+        let c = x.cols();
+        check_cols("affine gain", c, gamma.len())?;
+        check_cols("affine shift", c, beta.len())?;
+        let mut y = x.clone();
+        let par = x.numel() >= PAR_MIN;
+        map_rows(y.data_mut(), c, par, |_, r| {
+            for j in 0..r.len() {
+                r[j] = r[j] * gamma[j] + beta[j];
+            }
+        });
+        Ok(y)
+    }
+
+    fn affine_cols_backward(
+        &self,
+        x: &Tensor<F>,
+        gamma: &[F],
+        dy: &Tensor<F>,
+        dgamma: &mut [F],
+        dbeta: &mut [F],
+    ) -> Result<Tensor<F>> {
+        same_len("affine backward", x, dy)?;
+        let c = x.cols();
+        for (what, n) in [
+            ("affine gain", gamma.len()),
+            ("gain gradient", dgamma.len()),
+            ("shift gradient", dbeta.len()),
+        ] {
+            check_cols(what, c, n)?;
+        }
+        let mut dx = dy.clone();
+        for (r, xr) in dx
+            .data_mut()
+            .chunks_mut(c.max(1))
+            .zip(x.data().chunks(c.max(1)))
+        {
+            for j in 0..r.len() {
+                dgamma[j] += r[j] * xr[j];
+                dbeta[j] += r[j];
+                r[j] *= gamma[j];
+            }
+        }
+        Ok(dx)
+    }
+
+    fn normalize_cols(&self, x: &Tensor<F>, mean: &[F], rstd: &[F]) -> Result<Tensor<F>> {
+        let c = x.cols();
+        check_cols("column means", c, mean.len())?;
+        check_cols("column scales", c, rstd.len())?;
+        let mut y = x.clone();
+        let par = x.numel() >= PAR_MIN;
+        map_rows(y.data_mut(), c, par, |_, r| {
+            for j in 0..r.len() {
+                r[j] = (r[j] - mean[j]) * rstd[j];
+            }
+        });
+        Ok(y)
+    }
+
+    fn normalize_cols_backward(
+        &self,
+        xhat: &Tensor<F>,
+        rstd: &[F],
+        dxhat: &Tensor<F>,
+        through_stats: bool,
+    ) -> Result<Tensor<F>> {
+        same_len("column normalisation backward", xhat, dxhat)?;
+        let c = xhat.cols();
+        check_cols("column scales", c, rstd.len())?;
+        let n = F::from_f64(xhat.rows().max(1) as f64);
+        let mut m1 = vec![F::ZERO; c];
+        let mut m2 = vec![F::ZERO; c];
+        if through_stats {
+            for (g, x) in dxhat
+                .data()
+                .chunks(c.max(1))
+                .zip(xhat.data().chunks(c.max(1)))
+            {
+                for j in 0..g.len() {
+                    m1[j] += g[j] / n;
+                    m2[j] += g[j] * x[j] / n;
+                }
+            }
+        }
+        let mut dx = dxhat.clone();
+        let xh = xhat.data();
+        let par = xhat.numel() >= PAR_MIN;
+        map_rows(dx.data_mut(), c, par, |i, r| {
+            let xr = &xh[i * c..(i + 1) * c];
+            for j in 0..r.len() {
+                r[j] = rstd[j] * (r[j] - m1[j] - xr[j] * m2[j]);
+            }
+        });
+        Ok(dx)
+    }
+
+    fn vlad_aggregate(
+        &self,
+        a: &Tensor<F>,
+        z: &Tensor<F>,
+        centroids: &Tensor<F>,
+        offsets: &[usize],
+    ) -> Result<Tensor<F>> {
+        let (k, dim, kg) = vlad_dims(a, z, centroids, offsets)?;
+        let items = offsets.len() - 1;
+        let c = centroids.data();
+        let mut r = Tensor::zeros(&[items, k, dim]);
+        r.data_mut()
+            .par_chunks_mut((k * dim).max(1))
+            .enumerate()
+            .for_each(|(i, ri)| {
+                for t in offsets[i]..offsets[i + 1] {
+                    let zt = z.row(t);
+                    let at = &a.data()[t * kg..t * kg + k];
+                    for n in 0..k {
+                        let w = at[n];
+                        let rn = &mut ri[n * dim..(n + 1) * dim];
+                        let cn = &c[n * dim..(n + 1) * dim];
+                        for j in 0..dim {
+                            rn[j] += w * (zt[j] - cn[j]);
+                        }
+                    }
+                }
+            });
+        Ok(r)
+    }
+
+    fn vlad_aggregate_backward(
+        &self,
+        a: &Tensor<F>,
+        z: &Tensor<F>,
+        centroids: &Tensor<F>,
+        offsets: &[usize],
+        dr: &Tensor<F>,
+    ) -> Result<(Tensor<F>, Tensor<F>, Tensor<F>)> {
+        let (k, dim, kg) = vlad_dims(a, z, centroids, offsets)?;
+        let items = offsets.len() - 1;
+        if dr.numel() != items * k * dim {
+            return Err(Error::LengthMismatch {
+                what: "GhostVLAD residual gradient",
+                expected: items * k * dim,
+                found: dr.numel(),
+            });
+        }
+        let c = centroids.data();
+        let parts: Vec<(Vec<F>, Vec<F>, Vec<F>)> = (0..items)
+            .into_par_iter()
+            .map(|i| {
+                let (s, e) = (offsets[i], offsets[i + 1]);
+                let dri = &dr.data()[i * k * dim..(i + 1) * k * dim];
+                let mut da = vec![F::ZERO; (e - s) * kg];
+                let mut dz = vec![F::ZERO; (e - s) * dim];
+                let mut dc = vec![F::ZERO; k * dim];
+                for t in s..e {
+                    let zt = z.row(t);
+                    let at = &a.data()[t * kg..t * kg + k];
+                    for n in 0..k {
+                        let drn = &dri[n * dim..(n + 1) * dim];
+                        let cn = &c[n * dim..(n + 1) * dim];
+                        let mut acc = F::ZERO;
+                        for j in 0..dim {
+                            acc += drn[j] * (zt[j] - cn[j]);
+                            dz[(t - s) * dim + j] += at[n] * drn[j];
+                            dc[n * dim + j] -= at[n] * drn[j];
+                        }
+                        da[(t - s) * kg + n] = acc;
+                    }
+                }
+                (da, dz, dc)
+            })
+            .collect();
+        let mut da = Vec::with_capacity(z.rows() * kg);
+        let mut dz = Vec::with_capacity(z.rows() * dim);
+        let mut dc = Tensor::zeros(&[k, dim]);
+        for (pa, pz, pc) in parts {
+            da.extend_from_slice(&pa);
+            dz.extend_from_slice(&pz);
+            for (g, v) in dc.data_mut().iter_mut().zip(&pc) {
+                *g += *v;
+            }
+        }
+        Ok((
+            Tensor::from_vec(&[z.rows(), kg], da)?,
+            Tensor::from_vec(&[z.rows(), dim], dz)?,
+            dc,
+        ))
+    }
+}
+
+fn check_cols(what: &'static str, expected: usize, found: usize) -> Result<()> {
+    if expected != found {
+        return Err(Error::DimensionMismatch {
+            what,
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
+/// Validates GhostVLAD aggregation inputs; returns (K, D, K + G).
+fn vlad_dims<F: Float>(
+    a: &Tensor<F>,
+    z: &Tensor<F>,
+    centroids: &Tensor<F>,
+    offsets: &[usize],
+) -> Result<(usize, usize, usize)> {
+    let (k, dim, kg) = (centroids.rows(), centroids.cols(), a.cols());
+    check_cols("GhostVLAD token features", dim, z.cols())?;
+    check_cols("GhostVLAD assignment rows", z.rows(), a.rows())?;
+    if kg < k {
+        return Err(Error::DimensionMismatch {
+            what: "GhostVLAD assignment columns (at least the real clusters)",
+            expected: k,
+            found: kg,
+        });
+    }
+    if offsets.first() != Some(&0)
+        || offsets.last() != Some(&z.rows())
+        || offsets.windows(2).any(|w| w[0] > w[1])
+    {
+        return Err(Error::InvalidArgument {
+            name: "offsets",
+            reason: format!(
+                "item offsets must rise from 0 to the token count {}",
+                z.rows()
+            ),
+        });
+    }
+    Ok((k, dim, kg))
 }

@@ -2,7 +2,9 @@
 //!
 //! Layers never loop over tensor elements for the heavy work; they call the kernels of a
 //! [`Backend`]: dense products, activations, row softmax, layer and batch normalisation
-//! statistics, L2 normalisation, bias and column sums. The CPU backend ([`cpu::CpuBackend`])
+//! (statistics, standardisation, affine part), L2 normalisation, bias and column sums,
+//! and GhostVLAD residual aggregation. (Still on the host: head gather/scatter in
+//! attention and the `B × B` bookkeeping of the losses — small next to the products.) The CPU backend ([`cpu::CpuBackend`])
 //! implements them with faer and rayon; a CUDA backend implements the same trait, so the
 //! layer code stays as it is. Each kernel is small enough to be checked one by one
 //! against the CPU reference.
@@ -94,4 +96,55 @@ pub trait Backend<F: Float>: Send + Sync {
         eps: F,
         dy: &Tensor<F>,
     ) -> Result<Tensor<F>>;
+
+    /// `y[i, j] = x[i, j]·γ[j] + β[j]` (the affine part of layer and batch norm).
+    fn affine_cols(&self, x: &Tensor<F>, gamma: &[F], beta: &[F]) -> Result<Tensor<F>>;
+
+    /// Backward of [`Backend::affine_cols`]: accumulates `dγ += Σ_i dy⊙x`, `dβ += Σ_i dy`
+    /// and returns `dy⊙γ`.
+    fn affine_cols_backward(
+        &self,
+        x: &Tensor<F>,
+        gamma: &[F],
+        dy: &Tensor<F>,
+        dgamma: &mut [F],
+        dbeta: &mut [F],
+    ) -> Result<Tensor<F>>;
+
+    /// Per-column standardisation `x̂[i, j] = (x[i, j] − mean[j])·rstd[j]`.
+    fn normalize_cols(&self, x: &Tensor<F>, mean: &[F], rstd: &[F]) -> Result<Tensor<F>>;
+
+    /// Backward of [`Backend::normalize_cols`]; when `through_stats` the mean and variance
+    /// were the batch's own (batch norm in training mode) and the gradient flows through
+    /// them: `dx = rstd·(dx̂ − mean_i(dx̂) − x̂·mean_i(dx̂⊙x̂))`; otherwise `dx = rstd·dx̂`.
+    fn normalize_cols_backward(
+        &self,
+        xhat: &Tensor<F>,
+        rstd: &[F],
+        dxhat: &Tensor<F>,
+        through_stats: bool,
+    ) -> Result<Tensor<F>>;
+
+    /// GhostVLAD residual aggregation: for item `i` (rows `offsets[i]..offsets[i+1]` of
+    /// the packed tokens `z`) and real cluster `n < K` (`K` = rows of `centroids`),
+    /// `r[i, n] = Σ_t a[t, n]·(z[t] − c[n])`. `a` has `K + G` columns; ghosts are ignored.
+    /// Returns `(items, K, D)`.
+    fn vlad_aggregate(
+        &self,
+        a: &Tensor<F>,
+        z: &Tensor<F>,
+        centroids: &Tensor<F>,
+        offsets: &[usize],
+    ) -> Result<Tensor<F>>;
+
+    /// Backward of [`Backend::vlad_aggregate`] given `dr`: returns `(da, dz, dc)` with
+    /// `da` zero in the ghost columns.
+    fn vlad_aggregate_backward(
+        &self,
+        a: &Tensor<F>,
+        z: &Tensor<F>,
+        centroids: &Tensor<F>,
+        offsets: &[usize],
+        dr: &Tensor<F>,
+    ) -> Result<(Tensor<F>, Tensor<F>, Tensor<F>)>;
 }

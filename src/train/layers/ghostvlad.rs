@@ -9,8 +9,6 @@
 //! The output keeps the `(b, K, D)` layout; cosine similarity between two items' cluster
 //! `n` rows is unaffected by the final global normalisation.
 
-use rayon::prelude::*;
-
 use super::linear::{Linear, LinearCache};
 use super::norm::{BatchNorm, BatchNormCache, L2Cache, l2_backward, l2_forward};
 use crate::error::{Error, Result};
@@ -99,26 +97,8 @@ impl<F: Float> GhostVlad<F> {
         let (normed, bn) = self.bn.forward(be, &logits, train)?;
         let a = be.softmax_rows(&normed, None)?;
         let items = offsets.len() - 1;
-        let (k, kg) = (self.clusters, self.clusters + self.ghosts);
-        let c = self.centroids.value.data();
-        let mut r = Tensor::zeros(&[items, k, dim]);
-        r.data_mut()
-            .par_chunks_mut(k * dim)
-            .enumerate()
-            .for_each(|(i, ri)| {
-                for t in offsets[i]..offsets[i + 1] {
-                    let zt = z.row(t);
-                    let at = &a.data()[t * kg..t * kg + k];
-                    for n in 0..k {
-                        let w = at[n];
-                        let rn = &mut ri[n * dim..(n + 1) * dim];
-                        let cn = &c[n * dim..(n + 1) * dim];
-                        for j in 0..dim {
-                            rn[j] += w * (zt[j] - cn[j]);
-                        }
-                    }
-                }
-            });
+        let k = self.clusters;
+        let r = be.vlad_aggregate(&a, z, &self.centroids.value, offsets)?;
         let (intra_out, intra) = l2_forward(be, &r);
         let flat = intra_out.reshape(&[items, k * dim])?;
         let (g, global) = l2_forward(be, &flat);
@@ -145,55 +125,19 @@ impl<F: Float> GhostVlad<F> {
         dy: &Tensor<F>,
     ) -> Result<Tensor<F>> {
         let dim = self.centroids.value.cols();
-        let (k, kg) = (self.clusters, self.clusters + self.ghosts);
+        let k = self.clusters;
         let items = cache.offsets.len() - 1;
         let dflat = dy.clone().reshape(&[items, k * dim])?;
         let dintra = l2_backward(be, &cache.global, &dflat)?.reshape(&[items * k, dim])?;
         let dr = l2_backward(be, &cache.intra, &dintra)?;
-        let z = &cache.z;
         let a = &cache.a;
-        let c = self.centroids.value.data();
-        // Per item: dA (tokens × K+G, ghosts zero), dZ from the residual term, dC share.
-        let parts: Vec<(Vec<F>, Vec<F>, Vec<F>)> = (0..items)
-            .into_par_iter()
-            .map(|i| {
-                let (s, e) = (cache.offsets[i], cache.offsets[i + 1]);
-                let dri = &dr.data()[i * k * dim..(i + 1) * k * dim];
-                let mut da = vec![F::ZERO; (e - s) * kg];
-                let mut dz = vec![F::ZERO; (e - s) * dim];
-                let mut dc = vec![F::ZERO; k * dim];
-                for t in s..e {
-                    let zt = z.row(t);
-                    let at = &a.data()[t * kg..t * kg + k];
-                    for n in 0..k {
-                        let drn = &dri[n * dim..(n + 1) * dim];
-                        let cn = &c[n * dim..(n + 1) * dim];
-                        let mut acc = F::ZERO;
-                        for j in 0..dim {
-                            acc += drn[j] * (zt[j] - cn[j]);
-                            dz[(t - s) * dim + j] += at[n] * drn[j];
-                            dc[n * dim + j] -= at[n] * drn[j];
-                        }
-                        da[(t - s) * kg + n] = acc;
-                    }
-                }
-                (da, dz, dc)
-            })
-            .collect();
-        let mut da = Vec::with_capacity(z.rows() * kg);
-        let mut dz = Vec::with_capacity(z.rows() * dim);
-        for (pa, pz, pc) in parts {
-            da.extend_from_slice(&pa);
-            dz.extend_from_slice(&pz);
-            for (g, v) in self.centroids.grad.data_mut().iter_mut().zip(&pc) {
-                *g += *v;
-            }
-        }
-        let da = Tensor::from_vec(&[z.rows(), kg], da)?;
+        let (da, dz, dc) =
+            be.vlad_aggregate_backward(a, &cache.z, &self.centroids.value, &cache.offsets, &dr)?;
+        self.centroids.grad.add_assign(&dc)?;
         let dnormed = be.softmax_rows_backward(a, &da)?;
         let dlogits = self.bn.backward(be, &cache.bn, &dnormed)?;
         let mut dz_total = self.assign.backward(be, &cache.assign, &dlogits)?;
-        dz_total.add_assign(&Tensor::from_vec(&[z.rows(), dim], dz)?)?;
+        dz_total.add_assign(&dz)?;
         Ok(dz_total)
     }
 }

@@ -52,14 +52,7 @@ impl<F: Float> LayerNorm<F> {
     ) -> Result<(Tensor<F>, LayerNormCache<F>)> {
         check_features("layer norm features", self.gamma.value.numel(), x)?;
         let (xhat, rstd) = be.row_normalize(x, self.eps);
-        let mut y = xhat.clone();
-        let c = x.cols();
-        let (g, b) = (self.gamma.value.data(), self.beta.value.data());
-        for r in y.data_mut().chunks_mut(c.max(1)) {
-            for j in 0..r.len() {
-                r[j] = r[j] * g[j] + b[j];
-            }
-        }
+        let y = be.affine_cols(&xhat, self.gamma.value.data(), self.beta.value.data())?;
         Ok((y, LayerNormCache { xhat, rstd }))
     }
 
@@ -71,21 +64,13 @@ impl<F: Float> LayerNorm<F> {
         dy: &Tensor<F>,
     ) -> Result<Tensor<F>> {
         check_features("layer norm gradient", self.gamma.value.numel(), dy)?;
-        let c = dy.cols();
-        let mut dxhat = dy.clone();
-        let g = self.gamma.value.data();
-        let (dg, db) = (self.gamma.grad.data_mut(), self.beta.grad.data_mut());
-        for (r, xr) in dxhat
-            .data_mut()
-            .chunks_mut(c.max(1))
-            .zip(cache.xhat.data().chunks(c.max(1)))
-        {
-            for j in 0..r.len() {
-                dg[j] += r[j] * xr[j];
-                db[j] += r[j];
-                r[j] *= g[j];
-            }
-        }
+        let dxhat = be.affine_cols_backward(
+            &cache.xhat,
+            self.gamma.value.data(),
+            dy,
+            self.gamma.grad.data_mut(),
+            self.beta.grad.data_mut(),
+        )?;
         be.row_normalize_backward(&cache.xhat, &cache.rstd, &dxhat)
     }
 }
@@ -177,65 +162,27 @@ impl<F: Float> BatchNorm<F> {
                 .collect();
             (self.running_mean.clone(), rstd)
         };
-        let mut xhat = x.clone();
-        let mut y = x.clone();
-        let (g, b) = (self.gamma.value.data(), self.beta.value.data());
-        for (xr, yr) in xhat
-            .data_mut()
-            .chunks_mut(c.max(1))
-            .zip(y.data_mut().chunks_mut(c.max(1)))
-        {
-            for j in 0..c {
-                xr[j] = (xr[j] - mean[j]) * rstd[j];
-                yr[j] = xr[j] * g[j] + b[j];
-            }
-        }
+        let xhat = be.normalize_cols(x, &mean, &rstd)?;
+        let y = be.affine_cols(&xhat, self.gamma.value.data(), self.beta.value.data())?;
         Ok((y, BatchNormCache { xhat, rstd, train }))
     }
 
     /// Accumulates dγ, dβ and returns dx (through the batch statistics in training mode).
     pub fn backward(
         &mut self,
-        _be: &dyn Backend<F>,
+        be: &dyn Backend<F>,
         cache: &BatchNormCache<F>,
         dy: &Tensor<F>,
     ) -> Result<Tensor<F>> {
-        let c = self.gamma.value.numel();
-        check_features("batch norm gradient", c, dy)?;
-        let n = F::from_f64(dy.rows() as f64);
-        let mut sum_dxhat = vec![F::ZERO; c];
-        let mut sum_dxhat_xhat = vec![F::ZERO; c];
-        let g = self.gamma.value.data();
-        let (dg, db) = (self.gamma.grad.data_mut(), self.beta.grad.data_mut());
-        for (r, xr) in dy
-            .data()
-            .chunks(c.max(1))
-            .zip(cache.xhat.data().chunks(c.max(1)))
-        {
-            for j in 0..c {
-                dg[j] += r[j] * xr[j];
-                db[j] += r[j];
-                let dxh = r[j] * g[j];
-                sum_dxhat[j] += dxh;
-                sum_dxhat_xhat[j] += dxh * xr[j];
-            }
-        }
-        let mut dx = dy.clone();
-        for (r, xr) in dx
-            .data_mut()
-            .chunks_mut(c.max(1))
-            .zip(cache.xhat.data().chunks(c.max(1)))
-        {
-            for j in 0..c {
-                let dxh = r[j] * g[j];
-                r[j] = if cache.train {
-                    cache.rstd[j] * (dxh - sum_dxhat[j] / n - xr[j] * sum_dxhat_xhat[j] / n)
-                } else {
-                    cache.rstd[j] * dxh
-                };
-            }
-        }
-        Ok(dx)
+        check_features("batch norm gradient", self.gamma.value.numel(), dy)?;
+        let dxhat = be.affine_cols_backward(
+            &cache.xhat,
+            self.gamma.value.data(),
+            dy,
+            self.gamma.grad.data_mut(),
+            self.beta.grad.data_mut(),
+        )?;
+        be.normalize_cols_backward(&cache.xhat, &cache.rstd, &dxhat, cache.train)
     }
 }
 
