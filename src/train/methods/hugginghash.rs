@@ -1,8 +1,8 @@
-//! HuggingHash: contrastive hashing from global ([CLS]) vectors, with GhostVLAD
+//! HuggingHash: contrastive hashing from global (\[CLS\]) vectors, with GhostVLAD
 //! fine-grained alignment over content tokens as an auxiliary task.
 //!
 //! Per modality, a trainable token encoder `e(x) = GELU(W_e·x + b_e)` stands in for the
-//! paper's transformer: it is applied to the [CLS] input (the global vector) and to every
+//! paper's transformer: it is applied to the \[CLS\] input (the global vector) and to every
 //! content token, so the fine alignment shapes the features the hash head reads — the
 //! role the shared transformer plays in the paper. (With frozen, pre-extracted features
 //! and no shared trainable layer, L_FA could not influence the codes at all.) The hash

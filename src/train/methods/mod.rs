@@ -1,7 +1,7 @@
 //! Cross-modal hashing methods and baselines, one file each.
 //!
 //! Every method fits on a [`PairedDataset`](super::data::PairedDataset) restricted to the
-//! training items of a split, encodes either modality to [`BinaryCodes`](crate::BinaryCodes)
+//! training items of a split, encodes either modality to [`BinaryCodes`]
 //! and saves to / loads from a model file ([`super::model_file`]).
 
 pub mod cca;
