@@ -712,6 +712,14 @@ mod tests {
         assert!(Split::load(&p, 5).is_err());
         assert!(Split::random(10, 10, None, 1).is_err());
         std::fs::remove_dir_all(d).unwrap();
+        let h = Split::held_out(10, 4, Some(3), 7).unwrap();
+        assert_eq!(h.query, h.database);
+        assert!(h.train.iter().all(|t| !h.query.contains(t)) && h.train.len() == 3);
+        let all_batches = minibatches(&(0..10).collect::<Vec<_>>(), 4, &mut Rng::new(1), false);
+        assert_eq!(
+            all_batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            [4, 4, 2]
+        );
         let batches = minibatches(&(0..10).collect::<Vec<_>>(), 4, &mut Rng::new(1), true);
         assert_eq!(batches.len(), 2);
         assert!(batches.iter().all(|b| b.len() == 4));

@@ -777,6 +777,11 @@ mod tests {
         model.save(&p).unwrap();
         let loaded = HuggingHash::load(&p).unwrap();
         assert_eq!(loaded.config, model.config);
+        // A model file of another method is refused by name.
+        crate::train::model_file::save_model(&dir.join("x.cc"), "cca", serde_json::json!({}), &[])
+            .unwrap();
+        let e = HuggingHash::load(&dir.join("x.cc")).unwrap_err();
+        assert!(e.to_string().contains("not hugginghash"), "{e}");
         assert_eq!(
             loaded.encode(&ds, Side::A, &query).unwrap().as_words(),
             qa.as_words()
