@@ -181,6 +181,16 @@ pub enum Error {
         found: String,
     },
 
+    /// A file whose contents are not what its format requires (wrong dtype, rank or
+    /// order in a `.npy`, a malformed model header, bad JSON).
+    #[error("malformed file {path}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// An operating-system I/O failure on a named file.
     #[error("I/O error on {path}: {source}")]
     Io {

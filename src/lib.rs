@@ -5,6 +5,8 @@
 //! binary codes by Hamming distance, PQ codes by lookup tables.
 //!
 //! Data flows one way: `io` → [`code`] → `store` → `index` → [`scan`].
+//! [`train`] fits the models that produce codes (tensors, layers with explicit backward
+//! passes, losses, optimisers, data sets, methods); [`eval`] scores search results.
 //!
 //! ```
 //! use crosscode::{BinaryCodes, SearchOptions, knn};
@@ -23,11 +25,13 @@
 pub mod cli;
 pub mod code;
 pub mod error;
+pub mod eval;
 pub mod index;
 pub mod io;
 pub mod rng;
 pub mod scan;
 pub mod store;
+pub mod train;
 
 pub use code::{BinaryCodes, BinaryView};
 pub use error::{Error, Result};

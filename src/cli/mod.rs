@@ -1,7 +1,8 @@
 //! The `crosscode` command line: argument definitions and the code behind each
 //! subcommand, one file each. `src/bin/crosscode.rs` only parses [`Cli`] and calls
 //! [`run`]. The index subcommands (`build`, `search`, `info`, `verify`, `delete`,
-//! `compact`) are gathered in [`StoreCommand`].
+//! `compact`) are gathered in [`StoreCommand`]; [`train`] holds `train`, `encode` and
+//! `eval`.
 
 mod build;
 mod compact;
@@ -9,6 +10,7 @@ mod delete;
 mod demo;
 mod info;
 mod search;
+pub mod train;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +44,12 @@ pub enum Command {
     /// Index subcommands.
     #[command(flatten)]
     Store(StoreCommand),
+    /// Train a hashing model on paired features (and optionally evaluate it on a split).
+    Train(Box<train::TrainArgs>),
+    /// Encode one modality's features to packed binary codes (`.npy`, u8, n × bits/8).
+    Encode(train::EncodeArgs),
+    /// Evaluate query codes against database codes (labels or pairs); JSON + SVG.
+    Eval(train::EvalArgs),
 }
 
 /// Runs a parsed command line.
@@ -49,6 +57,9 @@ pub fn run(cli: Cli) -> std::result::Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Demo(a) => a.run(),
         Command::Store(c) => Ok(c.run()?),
+        Command::Train(a) => Ok(train::train(*a)?),
+        Command::Encode(a) => Ok(train::encode(a)?),
+        Command::Eval(a) => Ok(train::eval(a)?),
     }
 }
 
