@@ -24,7 +24,8 @@ pub mod code;
 pub mod error;
 pub mod rng;
 pub mod scan;
+pub mod train;
 
-pub use code::{BinaryCodes, BinaryView};
+pub use code::{BinaryCodes, BinaryView, PqCodebooks, PqCodes, PqMetric, PqView};
 pub use error::{Error, Result};
 pub use scan::{HammingKernel, Neighbor, SearchOptions, knn, knn_batch, range, range_batch};

@@ -15,7 +15,7 @@ pub const MAX_BITS: usize = 4096;
 
 /// Checks that `bits` is a supported code length and returns the `u64` words per row.
 pub fn words_for_bits(bits: usize) -> Result<usize> {
-    if bits < MIN_BITS || bits > MAX_BITS || bits % 8 != 0 {
+    if !(MIN_BITS..=MAX_BITS).contains(&bits) || !bits.is_multiple_of(8) {
         return Err(Error::InvalidBits { bits });
     }
     Ok(bits.div_ceil(64))
@@ -45,7 +45,7 @@ impl<'a> BinaryView<'a> {
     /// Views `words` as rows of `bits`-bit codes, each padded to whole `u64` words.
     pub fn new(bits: usize, words: &'a [u64]) -> Result<Self> {
         let words_per_code = words_for_bits(bits)?;
-        if words.len() % words_per_code != 0 {
+        if !words.len().is_multiple_of(words_per_code) {
             return Err(Error::LengthMismatch {
                 what: "binary code words (a multiple of the words per code)",
                 expected: words.len() / words_per_code * words_per_code,
@@ -126,7 +126,7 @@ impl BinaryCodes {
     pub fn from_packed(bits: usize, bytes: &[u8]) -> Result<Self> {
         let mut codes = Self::empty(bits)?;
         let row_bytes = bits / 8;
-        if bytes.len() % row_bytes != 0 {
+        if !bytes.len().is_multiple_of(row_bytes) {
             return Err(Error::LengthMismatch {
                 what: "packed binary codes (a multiple of bits / 8 bytes)",
                 expected: bytes.len() / row_bytes * row_bytes,
@@ -147,7 +147,7 @@ impl BinaryCodes {
     /// NaN is an error naming its row and column.
     pub fn from_signs(bits: usize, values: &[f32]) -> Result<Self> {
         let mut codes = Self::empty(bits)?;
-        if values.len() % bits != 0 {
+        if !values.len().is_multiple_of(bits) {
             return Err(Error::LengthMismatch {
                 what: "sign matrix (a multiple of bits values)",
                 expected: values.len() / bits * bits,

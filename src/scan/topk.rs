@@ -53,7 +53,7 @@ impl TopK {
             self.counts[n.distance as usize] += 1;
         }
         let (mut below, mut t) = (0usize, 0usize);
-        while below + self.counts[t] as usize <= k - 1 {
+        while below + (self.counts[t] as usize) < k {
             below += self.counts[t] as usize;
             t += 1;
         }

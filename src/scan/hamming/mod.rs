@@ -169,7 +169,7 @@ impl HammingKernel {
         first_row: usize,
         sink: &mut S,
     ) {
-        debug_assert!(!query.is_empty() && codes.len() % query.len() == 0);
+        debug_assert!(!query.is_empty() && codes.len().is_multiple_of(query.len()));
         debug_assert!(self.is_available());
         match self {
             HammingKernel::Scalar => scalar::scan(query, codes, first_row, sink),
