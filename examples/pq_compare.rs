@@ -6,7 +6,7 @@
 //! scanned per second over 1000 queries at k = 10 and 100, with recall@10 against exact
 //! float search.
 //!
-//! `cargo run --release --example pq_compare -- DIR [rerank_factor]`
+//! `cargo run --release --example pq_compare -- DIR [rerank_factor] [kmeans,pq8,pq4]`
 
 use std::time::Instant;
 
@@ -92,6 +92,10 @@ fn main() {
         .cloned()
         .unwrap_or_else(|| "/tmp/crosscode_pq_data".into());
     let rerank: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(4);
+    let parts = args
+        .get(3)
+        .cloned()
+        .unwrap_or_else(|| "kmeans,pq8,pq4".into());
     rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build_global()
@@ -104,21 +108,23 @@ fn main() {
         "data: train {n_train}, base {n_base}, queries {n_query}, dim {dim}, rerank factor {rerank}"
     );
 
-    let t = Instant::now();
-    let km = kmeans(
-        &train,
-        dim,
-        &KMeansConfig {
-            seed: 1,
-            ..KMeansConfig::new(256)
-        },
-    )
-    .expect("k-means");
-    println!(
-        "crosscode k-means {n_train} x {dim}-d k=256 {} it: {:.2} s",
-        km.objective.len(),
-        t.elapsed().as_secs_f64()
-    );
+    if parts.contains("kmeans") {
+        let t = Instant::now();
+        let km = kmeans(
+            &train,
+            dim,
+            &KMeansConfig {
+                seed: 1,
+                ..KMeansConfig::new(256)
+            },
+        )
+        .expect("k-means");
+        println!(
+            "crosscode k-means {n_train} x {dim}-d k=256 {} it: {:.2} s",
+            km.objective.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
 
     let options = PqSearchOptions {
         single_threaded: true,
@@ -126,6 +132,9 @@ fn main() {
         ..PqSearchOptions::default()
     };
     for (m, nbits) in [(32usize, 8u8), (64, 4)] {
+        if !parts.contains(if nbits == 8 { "pq8" } else { "pq4" }) {
+            continue;
+        }
         let name = if nbits == 8 {
             "PQ(256,32,8) ADC"
         } else {

@@ -101,7 +101,7 @@ proptest! {
     #[test]
     fn adc_scans_match_brute_force(
         m in 1usize..8, eight in any::<bool>(), dsub in 1usize..4, n in 0usize..150,
-        k in 0usize..20, ip in any::<bool>(), seed in any::<u64>(),
+        k in 0usize..20, ip in any::<bool>(), nq in 1usize..12, seed in any::<u64>(),
     ) {
         let nbits = if eight { 8 } else { 4 };
         let metric = metric_of(ip);
@@ -109,7 +109,7 @@ proptest! {
         let books = random_books(m, nbits, dsub, &mut rng);
         let codes = random_codes(m, nbits, n, &mut rng);
         let decoded = books.decode(codes.view()).unwrap();
-        let queries: Vec<f32> = (0..3 * books.dim()).map(|_| rng.normal()).collect();
+        let queries: Vec<f32> = (0..nq * books.dim()).map(|_| rng.normal()).collect();
         for kernel in PqKernel::available() {
             let opts = PqSearchOptions { single_threaded: true, ..PqSearchOptions::with_kernel(kernel) };
             let batch = pq_knn_batch(&books, codes.view(), &queries, metric, k, &opts).unwrap();
@@ -147,7 +147,8 @@ proptest! {
 
     #[test]
     fn fast_scan_with_full_rerank_is_exact(
-        m in 1usize..9, n in 0usize..130, k in 0usize..12, ip in any::<bool>(), seed in any::<u64>(),
+        m in 1usize..9, n in 0usize..130, k in 0usize..12, ip in any::<bool>(), nq in 1usize..10,
+        seed in any::<u64>(),
     ) {
         let metric = metric_of(ip);
         let mut rng = Rng::new(seed);
@@ -155,7 +156,7 @@ proptest! {
         let codes = random_codes(m, 4, n, &mut rng);
         let fast = FastScanCodes::from_view(codes.view()).unwrap();
         let decoded = books.decode(codes.view()).unwrap();
-        let queries: Vec<f32> = (0..2 * books.dim()).map(|_| rng.normal()).collect();
+        let queries: Vec<f32> = (0..nq * books.dim()).map(|_| rng.normal()).collect();
         for kernel in PqKernel::available() {
             // A shortlist as long as the database re-ranks everything: exact.
             let opts = PqSearchOptions { rerank_factor: n.max(1), ..PqSearchOptions::with_kernel(kernel) };
@@ -200,11 +201,11 @@ proptest! {
 
 #[test]
 fn many_sub_quantizers_take_the_wide_fast_scan_path() {
-    // M = 301: more than 128 pairs, and sums past u16: in every sub-quantizer codeword
+    // M = 601: more than 128 pairs, and sums past u16: in every sub-quantizer codeword
     // 0 sits on the query and the other fifteen far away, so most entries quantise
-    // to about 255.
+    // to the largest value.
     let mut rng = Rng::new(5);
-    let data: Vec<f32> = (0..301 * 16)
+    let data: Vec<f32> = (0..601 * 16)
         .map(|i| {
             if i % 16 == 0 {
                 0.0
@@ -213,10 +214,10 @@ fn many_sub_quantizers_take_the_wide_fast_scan_path() {
             }
         })
         .collect();
-    let books = PqCodebooks::new(301, 4, 1, data).unwrap();
-    let codes = random_codes(301, 4, 70, &mut rng);
+    let books = PqCodebooks::new(601, 4, 1, data).unwrap();
+    let codes = random_codes(601, 4, 70, &mut rng);
     let fast = FastScanCodes::from_view(codes.view()).unwrap();
-    let q = vec![0.0f32; 301];
+    let q = vec![0.0f32; 601];
     let table =
         QuantizedTable::new(&AdcTable::new(&books, &q, PqMetric::SquaredL2, 1.0).unwrap()).unwrap();
     let reference = quantized_sums_reference(&table, codes.view());

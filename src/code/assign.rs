@@ -2,7 +2,8 @@
 //!
 //! Shared by PQ encoding and k-means training: a block of points (rows, row-major) is
 //! multiplied by the transposed centroid matrix with faer's f32 GEMM, and each row of the
-//! product is reduced to its best centroid. Squared L2 uses
+//! product is reduced to its best centroid by the arg-min kernel of
+//! [`crate::scan::argmin`] (AVX2 where available). Squared L2 uses
 //! `‖x‖² − 2·x·c + ‖c‖²`; cosine uses `x·c / ‖c‖` (zero centroids score `−∞`). Blocks
 //! run in parallel on rayon unless asked not to.
 
@@ -40,24 +41,27 @@ pub(crate) fn assign(
     if n == 0 || k == 0 {
         return (index, value);
     }
-    // Per-centroid term: ‖c‖² for L2, 1/‖c‖ for cosine.
-    let centroid_term: Vec<f32> = centroids
+    // Score of centroid j for a row of dot products d: a[j] + b[j]·d[j], minimised.
+    // L2: ‖c‖² − 2·x·c (‖x‖² added after); cosine: −x·c/‖c‖ (zero centroids never win).
+    let (a, b): (Vec<f32>, Vec<f32>) = centroids
         .chunks_exact(dim)
         .map(|c| {
             let sq: f32 = c.iter().map(|v| v * v).sum();
             match nearness {
-                Nearness::SquaredL2 => sq,
-                Nearness::Cosine if sq > 0.0 => 1.0 / sq.sqrt(),
-                Nearness::Cosine => 0.0,
+                Nearness::SquaredL2 => (sq, -2.0),
+                Nearness::Cosine if sq > 0.0 => (0.0, -1.0 / sq.sqrt()),
+                Nearness::Cosine => (f32::INFINITY, 0.0),
             }
         })
-        .collect();
+        .unzip();
+    let avx2 = crate::scan::argmin::avx2_available();
     let cen = MatRef::from_row_major_slice(centroids, k, dim);
-    let work = |((pts, idx), val): ((&[f32], &mut [u32]), &mut [f32])| {
+    let work = |prod: &mut Vec<f32>, ((pts, idx), val): ((&[f32], &mut [u32]), &mut [f32])| {
         let rows = pts.len() / dim;
-        let mut prod = vec![0f32; rows * k];
+        prod.resize(rows * k, 0.0);
+        let prod = &mut prod[..rows * k];
         matmul(
-            MatMut::from_row_major_slice_mut(&mut prod, rows, k),
+            MatMut::from_row_major_slice_mut(prod, rows, k),
             Accum::Replace,
             MatRef::from_row_major_slice(pts, rows, dim),
             cen.transpose(),
@@ -65,36 +69,13 @@ pub(crate) fn assign(
             Par::Seq,
         );
         for (r, dots) in prod.chunks_exact(k).enumerate() {
-            let mut best = 0usize;
+            let (best, v) = crate::scan::argmin::arg_min_affine(&a, &b, dots, avx2);
             let best_v = match nearness {
                 Nearness::SquaredL2 => {
-                    let mut best_v = f32::INFINITY;
-                    for (j, (&d, &cn)) in dots.iter().zip(&centroid_term).enumerate() {
-                        let v = cn - 2.0 * d;
-                        if v < best_v {
-                            best_v = v;
-                            best = j;
-                        }
-                    }
                     let x = &pts[r * dim..(r + 1) * dim];
-                    let xn: f32 = x.iter().map(|v| v * v).sum();
-                    (best_v + xn).max(0.0)
+                    (v + x.iter().map(|v| v * v).sum::<f32>()).max(0.0)
                 }
-                Nearness::Cosine => {
-                    let mut best_v = f32::NEG_INFINITY;
-                    for (j, (&d, &inv)) in dots.iter().zip(&centroid_term).enumerate() {
-                        let v = if inv > 0.0 {
-                            d * inv
-                        } else {
-                            f32::NEG_INFINITY
-                        };
-                        if v > best_v {
-                            best_v = v;
-                            best = j;
-                        }
-                    }
-                    best_v
-                }
+                Nearness::Cosine => -v,
             };
             idx[r] = best as u32;
             val[r] = best_v;
@@ -109,9 +90,10 @@ pub(crate) fn assign(
             .par_chunks(BLOCK_ROWS * dim)
             .zip(index.par_chunks_mut(BLOCK_ROWS))
             .zip(value.par_chunks_mut(BLOCK_ROWS))
-            .for_each(work);
+            .for_each_init(Vec::new, work);
     } else {
-        blocks.for_each(work);
+        let mut prod = Vec::new();
+        blocks.for_each(|block| work(&mut prod, block));
     }
     (index, value)
 }

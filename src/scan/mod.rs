@@ -1,6 +1,7 @@
 //! CPU hot paths: Hamming kernels, PQ lookup-table scans, top-k selection, and
 //! exhaustive search over codes in memory. Nothing here knows about files.
 
+pub mod argmin;
 pub mod hamming;
 pub mod pq;
 pub mod search;

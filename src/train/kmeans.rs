@@ -1,5 +1,8 @@
 //! k-means clustering: k-means++ seeding, Lloyd iterations, empty-cluster repair.
 //!
+//! k-means++ makes one pass over the points per centroid, so it seeds from a random
+//! sample of `max(16·k, 1024)` points; the Lloyd iterations then use every point.
+//!
 //! The assignment step is a GEMM (faer, f32) of point blocks against the centroids,
 //! spread over rayon; the update step sums points per cluster in f64 per task and
 //! reduces. A cluster left empty after an assignment takes the point that is currently
@@ -18,6 +21,8 @@ use crate::code::pq::check_finite;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
+/// k-means++ seeds from a sample of `max(16·k, this)` points.
+const SEEDING_MIN_ROWS: usize = 1024;
 /// Rows per partial sum in the update step.
 const UPDATE_BLOCK_ROWS: usize = 8192;
 
@@ -73,8 +78,23 @@ impl KMeans {
     }
 }
 
+/// Squared distance, eight independent partial sums so it vectorises.
 fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    let mut acc = [0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for l in 0..8 {
+            let d = x[l] - y[l];
+            acc[l] += d * d;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 fn normalise_rows(data: &mut [f32], dim: usize) {
@@ -206,7 +226,22 @@ pub fn kmeans(points: &[f32], dim: usize, config: &KMeansConfig) -> Result<KMean
         normalise_rows(&mut train, dim);
     }
     let n = train.len() / dim;
-    let mut centroids = seed_plus_plus(&train, dim, k, &mut rng, par);
+    // Seed from a sample small enough to stay in cache (k-means++ makes k passes).
+    let seed_rows = n.min((16 * k).max(SEEDING_MIN_ROWS));
+    let mut centroids = if seed_rows < n {
+        let mut rows: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut rows);
+        rows.truncate(seed_rows);
+        rows.sort_unstable();
+        let sample: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| &train[r * dim..(r + 1) * dim])
+            .copied()
+            .collect();
+        seed_plus_plus(&sample, dim, k, &mut rng, par)
+    } else {
+        seed_plus_plus(&train, dim, k, &mut rng, par)
+    };
     if config.spherical {
         normalise_rows(&mut centroids, dim);
     }

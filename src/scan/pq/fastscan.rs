@@ -7,7 +7,7 @@
 //! Masking the low nibbles of those 32 bytes gives the codes of rows 0-15 for `2j` (low
 //! 128-bit lane) and `2j+1` (high lane), which is exactly how `vpshufb` looks up a
 //! 16-byte table per lane; the high nibbles give rows 16-31. Sums are kept in u16
-//! (at most 255 per entry and 128 pairs per pass, so no overflow); more than 256
+//! (at most 127 per entry and 128 pairs per pass, so no overflow); more than 256
 //! sub-quantizers are summed in passes of 128 pairs into u32. A final partial block
 //! is padded with zero codes and its padding rows are never offered.
 
@@ -15,7 +15,7 @@ use crate::code::pq::PqView;
 use crate::error::{Error, Result};
 use crate::scan::hamming::DistanceSink;
 use crate::scan::pq::PqKernel;
-use crate::scan::pq::table::QuantizedTable;
+use crate::scan::pq::table::{ENTRY_MAX, QuantizedTable};
 use crate::scan::topk::TopK;
 
 /// Rows per fast-scan block.
@@ -130,12 +130,18 @@ pub(crate) fn scan<S: DistanceSink>(
         match kernel {
             #[cfg(target_arch = "x86_64")]
             PqKernel::Avx2 if pairs <= MAX_PAIRS_PER_PASS && kernel.is_available() => {
-                let mut sums16 = [0u16; BLOCK_ROWS];
+                let mut sums = [[0u16; BLOCK_ROWS]; 1];
                 // SAFETY: the CPU supports AVX2 (checked just above); `lut` and `block`
                 // are both `pairs × 32` bytes and `pairs ≤ 128`.
-                let mut mask = unsafe {
-                    super::x86_avx2::fast_scan_block(lut, block, sink.bound(), &mut sums16)
+                let [mut mask] = unsafe {
+                    super::x86_avx2::fast_scan_block_group::<1>(
+                        &[lut],
+                        block,
+                        &[sink.bound()],
+                        &mut sums,
+                    )
                 };
+                let sums16 = &sums[0];
                 if valid < BLOCK_ROWS {
                     mask &= (1u32 << valid) - 1;
                 }
@@ -193,5 +199,63 @@ pub fn quantized_sums(
 
 /// A counting top-k sized for the quantised sums of `codes`.
 pub(crate) fn shortlist_selector(codes: &FastScanCodes, shortlist: usize) -> TopK {
-    TopK::new(shortlist, 255 * 2 * codes.pairs() as u32)
+    TopK::new(shortlist, ENTRY_MAX as u32 * 2 * codes.pairs() as u32)
+}
+
+/// Queries per group in the batched AVX2 fast scan.
+pub(crate) const SCAN_GROUP: usize = 4;
+
+/// Scans blocks `blocks` for a group of queries, offering each query's rows below its
+/// sink's bound. AVX2 with at most 128 pairs loads each code block once per group;
+/// otherwise each query is scanned on its own.
+pub(crate) fn scan_group(
+    kernel: PqKernel,
+    tables: &[&QuantizedTable],
+    codes: &FastScanCodes,
+    blocks: std::ops::Range<usize>,
+    sinks: &mut [TopK],
+) {
+    let pairs = codes.pairs();
+    #[cfg(target_arch = "x86_64")]
+    if kernel == PqKernel::Avx2
+        && kernel.is_available()
+        && pairs <= MAX_PAIRS_PER_PASS
+        && tables.len() == SCAN_GROUP
+        && sinks.len() == SCAN_GROUP
+    {
+        let luts: [&[u8]; SCAN_GROUP] = std::array::from_fn(|q| &tables[q].bytes[..pairs * 32]);
+        let mut sums = [[0u16; BLOCK_ROWS]; SCAN_GROUP];
+        for b in blocks {
+            let bounds: [u32; SCAN_GROUP] = std::array::from_fn(|q| sinks[q].bound());
+            // SAFETY: the CPU supports AVX2 (checked above); every lut and the block are
+            // `pairs × 32` bytes and `pairs ≤ 128`.
+            let masks = unsafe {
+                super::x86_avx2::fast_scan_block_group::<SCAN_GROUP>(
+                    &luts,
+                    codes.block(b),
+                    &bounds,
+                    &mut sums,
+                )
+            };
+            let base = b * BLOCK_ROWS;
+            let valid = (codes.len() - base).min(BLOCK_ROWS);
+            let keep = if valid < BLOCK_ROWS {
+                (1u32 << valid) - 1
+            } else {
+                u32::MAX
+            };
+            for q in 0..SCAN_GROUP {
+                let mut mask = masks[q] & keep;
+                while mask != 0 {
+                    let i = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    sinks[q].offer(base + i, sums[q][i] as u32);
+                }
+            }
+        }
+        return;
+    }
+    for (table, sink) in tables.iter().zip(sinks.iter_mut()) {
+        scan(kernel, table, codes, blocks.clone(), sink);
+    }
 }

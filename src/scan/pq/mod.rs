@@ -6,6 +6,8 @@
 //!
 //! - [`adc`]: exact ADC over rows of codes (8-bit: several rows a step, table rows read
 //!   straight by code byte, no gathers; 4-bit: nibble access), with a scalar reference.
+//! - [`group`]: exact 8-bit ADC for eight queries at once over query-interleaved
+//!   tables (one vector load and add per code byte), used by batched searches.
 //! - [`fastscan`]: 4-bit codes re-laid in blocks of 32 rows so one in-register shuffle
 //!   (`vpshufb`) looks up 32 codes in a u8-quantised table; the shortlist it keeps is
 //!   re-ranked with exact ADC costs.
@@ -19,6 +21,7 @@
 
 pub mod adc;
 pub mod fastscan;
+pub mod group;
 pub mod search;
 pub mod table;
 pub mod topk;

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use crate::code::pq::{PqCodebooks, PqMetric, PqView};
 use crate::error::{Error, Result};
 use crate::scan::pq::fastscan::{self, BLOCK_ROWS, FastScanCodes};
+use crate::scan::pq::group::{self, GROUP, GroupTable, Lanes};
 use crate::scan::pq::table::{AdcTable, QuantizedTable};
 use crate::scan::pq::topk::{CostTopK, ScoredNeighbor};
 use crate::scan::pq::{PqKernel, adc};
@@ -193,6 +194,9 @@ pub fn pq_knn_batch(
         .chunks_exact(books.dim())
         .map(|q| AdcTable::new(books, q, metric, 1.0))
         .collect::<Result<_>>()?;
+    if codes.nbits() == 8 && kernel != PqKernel::Scalar && books.m() > 0 {
+        return Ok(grouped_8bit(kernel, &tables, codes, k, options.threads()));
+    }
     let block_rows = (BATCH_BLOCK_BYTES / codes.row_bytes()).max(COST_BLOCK_ROWS);
     let scan_group = |group: &[AdcTable]| -> Vec<Vec<ScoredNeighbor>> {
         let mut tops: Vec<CostTopK> = group.iter().map(|_| CostTopK::new(k)).collect();
@@ -214,6 +218,53 @@ pub fn pq_knn_batch(
     let groups: Vec<Vec<Vec<ScoredNeighbor>>> =
         tables.par_chunks(per_task).map(scan_group).collect();
     Ok(groups.into_iter().flatten().collect())
+}
+
+/// Batched 8-bit ADC, eight queries per pass over the codes ([`group`]).
+fn grouped_8bit(
+    kernel: PqKernel,
+    tables: &[AdcTable],
+    codes: PqView<'_>,
+    k: usize,
+    threads: usize,
+) -> Vec<Vec<ScoredNeighbor>> {
+    let m = codes.m();
+    let scan_one_group = |members: &[AdcTable]| -> Vec<Vec<ScoredNeighbor>> {
+        let refs: Vec<&AdcTable> = members.iter().collect();
+        let table = GroupTable::new(&refs);
+        let mut tops: Vec<CostTopK> = members.iter().map(|_| CostTopK::new(k)).collect();
+        if k > 0 {
+            let mut bounds = [f32::NEG_INFINITY; GROUP];
+            for (b, top) in bounds.iter_mut().zip(&tops) {
+                *b = top.bound();
+            }
+            let mut out = vec![Lanes::default(); COST_BLOCK_ROWS];
+            let bytes = codes.as_bytes();
+            for start in (0..codes.len()).step_by(COST_BLOCK_ROWS) {
+                let end = (start + COST_BLOCK_ROWS).min(codes.len());
+                let out = &mut out[..end - start];
+                group::costs(kernel, &table, &bytes[start * m..end * m], out);
+                for (i, lanes) in out.iter().enumerate() {
+                    for (q, top) in tops.iter_mut().enumerate() {
+                        if lanes.0[q] < bounds[q] {
+                            top.offer(start + i, lanes.0[q]);
+                            bounds[q] = top.bound();
+                        }
+                    }
+                }
+            }
+        }
+        tops.into_iter()
+            .zip(members)
+            .map(|(t, table)| finish(table.metric(), t))
+            .collect()
+    };
+    if threads == 1 || tables.len() <= GROUP {
+        return tables.chunks(GROUP).flat_map(scan_one_group).collect();
+    }
+    let groups: Vec<Vec<Vec<ScoredNeighbor>>> =
+        tables.par_chunks(GROUP).map(scan_one_group).collect();
+    groups.into_iter().flatten().collect()
 }
 
 /// Exact cost of `row` in fast-scan codes.
@@ -325,11 +376,15 @@ pub fn fast_scan_knn_batch(
             .iter()
             .map(|_| fastscan::shortlist_selector(codes, short))
             .collect();
+        let quantized: Vec<&QuantizedTable> = group.iter().map(|(_, q)| q).collect();
         if k > 0 {
             for start in (0..codes.blocks()).step_by(blocks_per_step) {
                 let end = (start + blocks_per_step).min(codes.blocks());
-                for ((_, quantized), top) in group.iter().zip(&mut tops) {
-                    fastscan::scan(kernel, quantized, codes, start..end, top);
+                for (qs, ts) in quantized
+                    .chunks(fastscan::SCAN_GROUP)
+                    .zip(tops.chunks_mut(fastscan::SCAN_GROUP))
+                {
+                    fastscan::scan_group(kernel, qs, codes, start..end, ts);
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! of the query's sub-vector to each codeword, or the negated inner product).
 //! [`QuantizedTable`] is its u8 version for the 4-bit fast scan: each sub-quantizer's
 //! row is shifted by its minimum, all rows share one scale chosen so the largest entry
-//! maps to 255, and entries are rounded. A row's quantised sum `s` approximates its cost
+//! maps to [`ENTRY_MAX`] (127), and entries are rounded. A row's quantised sum `s` approximates its cost
 //! as `offset + s / scale`, off by at most `M / (2·scale)`.
 
 use crate::code::pq::{PqCodebooks, PqMetric, check_finite};
@@ -79,6 +79,10 @@ impl AdcTable {
     }
 }
 
+/// Largest quantised entry: 7 bits, so that the fast scan may add two lookups in a
+/// byte without overflow before widening.
+pub const ENTRY_MAX: u8 = 127;
+
 /// A 4-bit table quantised to u8 and laid out for the fast scan: for each pair of
 /// sub-quantizers `(2j, 2j+1)`, 32 bytes (16 entries of `2j`, then 16 of `2j+1`). An
 /// odd `M` is padded with an all-zero sub-quantizer.
@@ -112,13 +116,17 @@ impl QuantizedTable {
             .zip(&minima)
             .flat_map(|(r, &lo)| r.iter().map(move |&v| v - lo))
             .fold(0.0f32, f32::max);
-        let scale = if spread > 0.0 { 255.0 / spread } else { 1.0 };
+        let scale = if spread > 0.0 {
+            ENTRY_MAX as f32 / spread
+        } else {
+            1.0
+        };
         let pairs = table.m().div_ceil(2);
         let mut bytes = vec![0u8; pairs * 32];
         for (sub, (row, &lo)) in rows.iter().zip(&minima).enumerate() {
             let dst = &mut bytes[(sub / 2) * 32 + (sub % 2) * 16..][..16];
             for (d, &v) in dst.iter_mut().zip(row.iter()) {
-                *d = ((v - lo) * scale).round().clamp(0.0, 255.0) as u8;
+                *d = ((v - lo) * scale).round().clamp(0.0, ENTRY_MAX as f32) as u8;
             }
         }
         Ok(QuantizedTable {
