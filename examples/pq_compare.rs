@@ -162,22 +162,27 @@ fn main() {
             t.elapsed().as_secs_f64()
         );
         for k in [10usize, 100] {
-            let t = Instant::now();
-            let found = match &fast {
-                None => pq_knn_batch(
-                    &books,
-                    codes.view(),
-                    &queries,
-                    PqMetric::SquaredL2,
-                    k,
-                    &options,
-                ),
-                Some(f) => {
-                    fast_scan_knn_batch(&books, f, &queries, PqMetric::SquaredL2, k, &options)
+            // Best of three, as the FAISS script times it (the machine is shared).
+            let mut dt = f64::INFINITY;
+            let mut found = Vec::new();
+            for _ in 0..3 {
+                let t = Instant::now();
+                found = match &fast {
+                    None => pq_knn_batch(
+                        &books,
+                        codes.view(),
+                        &queries,
+                        PqMetric::SquaredL2,
+                        k,
+                        &options,
+                    ),
+                    Some(f) => {
+                        fast_scan_knn_batch(&books, f, &queries, PqMetric::SquaredL2, k, &options)
+                    }
                 }
+                .expect("search");
+                dt = dt.min(t.elapsed().as_secs_f64());
             }
-            .expect("search");
-            let dt = t.elapsed().as_secs_f64();
             println!(
                 "crosscode {name} k={k}: {dt:.2} s, {:.3} G codes/s, recall@10 vs exact float {:.4}",
                 (n_base * n_query) as f64 / dt / 1e9,

@@ -23,6 +23,7 @@ DIM = 256
 N_TRAIN = 50_000
 N_QUERY = 1000
 LATENT = 32
+REPEATS = 3  # searches are timed best of three (the machine is shared)
 
 
 def generate(rng, n, basis):
@@ -82,9 +83,11 @@ def main():
         index.add(base)
         print(f"faiss {name} add {n_base}: {time.perf_counter() - t:.2f} s")
         for k in (10, 100):
-            t = time.perf_counter()
-            _, found = index.search(queries, k)
-            dt = time.perf_counter() - t
+            dt = float("inf")
+            for _ in range(REPEATS):
+                t = time.perf_counter()
+                _, found = index.search(queries, k)
+                dt = min(dt, time.perf_counter() - t)
             rate = n_base * N_QUERY / dt
             print(
                 f"faiss {name} k={k}: {dt:.2f} s, {rate / 1e9:.3f} G codes/s, "

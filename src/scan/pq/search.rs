@@ -31,6 +31,8 @@ const COST_BLOCK_ROWS: usize = 256;
 const MIN_ROWS_PER_TASK: usize = 32 * 1024;
 /// Bytes of codes per block in batched scans.
 const BATCH_BLOCK_BYTES: usize = 128 * 1024;
+/// Bytes of fast-scan codes per step in batched scans (fits the L1 cache).
+const FAST_SCAN_STEP_BYTES: usize = 128 * 1024;
 
 /// How a PQ search runs.
 #[derive(Clone, Copy, Debug)]
@@ -370,7 +372,7 @@ pub fn fast_scan_knn_batch(
         .collect::<Result<_>>()?;
     let short = k.saturating_mul(options.rerank_factor.max(1));
     let block_bytes = codes.pairs() * 32;
-    let blocks_per_step = (BATCH_BLOCK_BYTES / block_bytes).max(1);
+    let blocks_per_step = (FAST_SCAN_STEP_BYTES / block_bytes).max(1);
     let scan_group = |group: &[(AdcTable, QuantizedTable)]| -> Vec<Vec<ScoredNeighbor>> {
         let mut tops: Vec<TopK> = group
             .iter()
