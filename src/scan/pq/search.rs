@@ -31,7 +31,7 @@ const COST_BLOCK_ROWS: usize = 256;
 const MIN_ROWS_PER_TASK: usize = 32 * 1024;
 /// Bytes of codes per block in batched scans.
 const BATCH_BLOCK_BYTES: usize = 128 * 1024;
-/// Bytes of fast-scan codes per step in batched scans (fits the L1 cache).
+/// Bytes of fast-scan codes per step in batched scans (stays in the L2 cache).
 const FAST_SCAN_STEP_BYTES: usize = 128 * 1024;
 
 /// How a PQ search runs.
@@ -269,12 +269,18 @@ fn grouped_8bit(
     groups.into_iter().flatten().collect()
 }
 
-/// Exact cost of `row` in fast-scan codes.
+/// Exact cost of `row` in fast-scan codes: the row's block is found once and its
+/// nibbles read in place.
 fn exact_cost(table: &AdcTable, codes: &FastScanCodes, row: usize) -> f32 {
-    let costs = table.costs();
-    (0..codes.m())
-        .map(|sub| costs[sub * 16 + codes.code(row, sub) as usize])
-        .sum()
+    let (tables, _) = table.costs().as_chunks::<16>();
+    let block = codes.block(row / BLOCK_ROWS);
+    let (slot, shift) = (row % 16, 4 * ((row % BLOCK_ROWS) / 16));
+    let mut sum = 0.0f32;
+    for (sub, t) in tables.iter().enumerate().take(codes.m()) {
+        let byte = block[(sub / 2) * 32 + (sub % 2) * 16 + slot];
+        sum += t[((byte >> shift) & 0x0f) as usize];
+    }
+    sum
 }
 
 /// Re-ranks a shortlist by exact ADC cost.
