@@ -65,6 +65,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A PQ code width other than 4 or 8 bits.
+    #[error("invalid PQ bits per code: {nbits} (expected 4 or 8)")]
+    InvalidPqBits {
+        /// The rejected number of bits.
+        nbits: u8,
+    },
+
+    /// A linear-algebra routine (SVD) failed to converge.
+    #[error("{what}: linear algebra failed to converge")]
+    NoConvergence {
+        /// Which computation failed.
+        what: &'static str,
+    },
+
     /// A SIMD kernel was requested that this CPU cannot run.
     #[error("kernel `{kernel}` is not available on this CPU (available: {available})")]
     KernelUnavailable {

@@ -33,9 +33,13 @@ pub mod scan;
 pub mod store;
 pub mod train;
 
-pub use code::{BinaryCodes, BinaryView};
+pub use code::{BinaryCodes, BinaryView, PqCodebooks, PqCodes, PqMetric, PqView};
 pub use error::{Error, Result};
 pub use index::{Hit, Index};
+pub use scan::pq::{
+    FastScanCodes, PqColumn, PqKernel, PqSearchOptions, ScoredNeighbor, fast_scan_knn,
+    fast_scan_knn_batch, multi_column_knn, pq_knn, pq_knn_batch,
+};
 pub use scan::{HammingKernel, Neighbor, SearchOptions, knn, knn_batch, range, range_batch};
 pub use store::{Schema, Segment};
 

@@ -2,7 +2,11 @@
 //! searched.
 //!
 //! - [`binary`]: packed binary hash codes, FAISS `IndexBinary`-compatible bit order.
+//! - [`pq`]: product-quantization codebooks and codes, encode and decode.
 
+pub(crate) mod assign;
 pub mod binary;
+pub mod pq;
 
 pub use binary::{BinaryCodes, BinaryView};
+pub use pq::{PqCodebooks, PqCodes, PqMetric, PqView};

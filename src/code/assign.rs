@@ -1,0 +1,136 @@
+//! Nearest-centroid assignment by matrix product.
+//!
+//! Shared by PQ encoding and k-means training: a block of points (rows, row-major) is
+//! multiplied by the transposed centroid matrix with faer's f32 GEMM, and each row of the
+//! product is reduced to its best centroid by the arg-min kernel of
+//! [`crate::scan::argmin`] (AVX2 where available). Squared L2 uses
+//! `‖x‖² − 2·x·c + ‖c‖²`; cosine uses `x·c / ‖c‖` (zero centroids score `−∞`). Blocks
+//! run in parallel on rayon unless asked not to.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+/// Rows per GEMM block: the `rows × k` product stays in the L2 cache for `k ≤ 256`.
+const BLOCK_ROWS: usize = 512;
+
+/// How "nearest" is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Nearness {
+    /// Smallest squared Euclidean distance.
+    SquaredL2,
+    /// Largest cosine between point and centroid (the point's norm does not matter).
+    Cosine,
+}
+
+/// Best centroid of every point: `(index, value)` where value is the squared distance
+/// (`SquaredL2`, clamped at zero) or `x·c/‖c‖` (`Cosine`). Ties go to the smaller index.
+///
+/// `points` is `n × dim`, `centroids` is `k × dim`, both row-major, `k ≥ 1`, `dim ≥ 1`.
+pub(crate) fn assign(
+    points: &[f32],
+    centroids: &[f32],
+    dim: usize,
+    nearness: Nearness,
+    parallel: bool,
+) -> (Vec<u32>, Vec<f32>) {
+    let n = points.len() / dim;
+    let k = centroids.len() / dim;
+    let mut index = vec![0u32; n];
+    let mut value = vec![0f32; n];
+    if n == 0 || k == 0 {
+        return (index, value);
+    }
+    // Score of centroid j for a row of dot products d: a[j] + b[j]·d[j], minimised.
+    // L2: ‖c‖² − 2·x·c (‖x‖² added after); cosine: −x·c/‖c‖ (zero centroids never win).
+    let (a, b): (Vec<f32>, Vec<f32>) = centroids
+        .chunks_exact(dim)
+        .map(|c| {
+            let sq: f32 = c.iter().map(|v| v * v).sum();
+            match nearness {
+                Nearness::SquaredL2 => (sq, -2.0),
+                Nearness::Cosine if sq > 0.0 => (0.0, -1.0 / sq.sqrt()),
+                Nearness::Cosine => (f32::INFINITY, 0.0),
+            }
+        })
+        .unzip();
+    let avx2 = crate::scan::argmin::avx2_available();
+    let cen = MatRef::from_row_major_slice(centroids, k, dim);
+    let work = |prod: &mut Vec<f32>, ((pts, idx), val): ((&[f32], &mut [u32]), &mut [f32])| {
+        let rows = pts.len() / dim;
+        prod.resize(rows * k, 0.0);
+        let prod = &mut prod[..rows * k];
+        matmul(
+            MatMut::from_row_major_slice_mut(prod, rows, k),
+            Accum::Replace,
+            MatRef::from_row_major_slice(pts, rows, dim),
+            cen.transpose(),
+            1.0f32,
+            Par::Seq,
+        );
+        for (r, dots) in prod.chunks_exact(k).enumerate() {
+            let (best, v) = crate::scan::argmin::arg_min_affine(&a, &b, dots, avx2);
+            let best_v = match nearness {
+                Nearness::SquaredL2 => {
+                    let x = &pts[r * dim..(r + 1) * dim];
+                    (v + x.iter().map(|v| v * v).sum::<f32>()).max(0.0)
+                }
+                Nearness::Cosine => -v,
+            };
+            idx[r] = best as u32;
+            val[r] = best_v;
+        }
+    };
+    let blocks = points
+        .chunks(BLOCK_ROWS * dim)
+        .zip(index.chunks_mut(BLOCK_ROWS))
+        .zip(value.chunks_mut(BLOCK_ROWS));
+    if parallel && n > BLOCK_ROWS {
+        points
+            .par_chunks(BLOCK_ROWS * dim)
+            .zip(index.par_chunks_mut(BLOCK_ROWS))
+            .zip(value.par_chunks_mut(BLOCK_ROWS))
+            .for_each_init(Vec::new, work);
+    } else {
+        let mut prod = Vec::new();
+        blocks.for_each(|block| work(&mut prod, block));
+    }
+    (index, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_brute_force() {
+        let mut rng = crate::rng::Rng::new(3);
+        let (n, k, dim) = (1500, 7, 5);
+        let pts: Vec<f32> = (0..n * dim).map(|_| rng.normal()).collect();
+        let cen: Vec<f32> = (0..k * dim).map(|_| rng.normal()).collect();
+        for nearness in [Nearness::SquaredL2, Nearness::Cosine] {
+            let (idx, val) = assign(&pts, &cen, dim, nearness, true);
+            for i in 0..n {
+                let x = &pts[i * dim..(i + 1) * dim];
+                let score = |j: usize| {
+                    let c = &cen[j * dim..(j + 1) * dim];
+                    match nearness {
+                        Nearness::SquaredL2 => {
+                            -x.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f32>()
+                        }
+                        Nearness::Cosine => {
+                            x.iter().zip(c).map(|(a, b)| a * b).sum::<f32>()
+                                / c.iter().map(|v| v * v).sum::<f32>().sqrt()
+                        }
+                    }
+                };
+                let best = (0..k).map(score).fold(f32::NEG_INFINITY, f32::max);
+                assert!(
+                    score(idx[i] as usize) >= best - 1e-4,
+                    "{nearness:?} row {i}"
+                );
+                assert!((val[i].abs() - best.abs()).abs() < 1e-3);
+            }
+        }
+    }
+}

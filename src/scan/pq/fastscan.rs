@@ -1,0 +1,261 @@
+//! The 4-bit fast scan: codes in blocks of 32 rows, looked up 32 at a time in a u8
+//! table held in a register.
+//!
+//! Layout of one block (rows `32b .. 32b+32`), for each pair of sub-quantizers
+//! `(2j, 2j+1)`, 32 bytes: byte `i < 16` holds row `i`'s code of `2j` in its low nibble
+//! and row `i+16`'s code of `2j` in its high nibble; byte `16+i` the same for `2j+1`.
+//! Masking the low nibbles of those 32 bytes gives the codes of rows 0-15 for `2j` (low
+//! 128-bit lane) and `2j+1` (high lane), which is exactly how `vpshufb` looks up a
+//! 16-byte table per lane; the high nibbles give rows 16-31. Sums are kept in u16
+//! (at most 127 per entry and 128 pairs per pass, so no overflow); more than 256
+//! sub-quantizers are summed in passes of 128 pairs into u32. A final partial block
+//! is padded with zero codes and its padding rows are never offered.
+
+use crate::code::pq::PqView;
+use crate::error::{Error, Result};
+use crate::scan::hamming::DistanceSink;
+use crate::scan::pq::PqKernel;
+use crate::scan::pq::table::{ENTRY_MAX, QuantizedTable};
+use crate::scan::topk::TopK;
+
+/// Rows per fast-scan block.
+pub const BLOCK_ROWS: usize = 32;
+/// Sub-quantizer pairs one u16 pass may sum without overflow (128 × 2 × 255 < 65536).
+pub(crate) const MAX_PAIRS_PER_PASS: usize = 128;
+
+/// 4-bit PQ codes re-laid for the fast scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FastScanCodes {
+    m: usize,
+    len: usize,
+    bytes: Vec<u8>,
+}
+
+impl FastScanCodes {
+    /// Re-lays 4-bit codes. Errors: codes that are not 4-bit.
+    pub fn from_view(codes: PqView<'_>) -> Result<Self> {
+        if codes.nbits() != 4 {
+            return Err(Error::InvalidArgument {
+                name: "codes",
+                reason: format!("the fast scan needs 4-bit codes, got {}-bit", codes.nbits()),
+            });
+        }
+        let (m, len) = (codes.m(), codes.len());
+        let pairs = m.div_ceil(2);
+        let block_bytes = pairs * 32;
+        let mut bytes = vec![0u8; len.div_ceil(BLOCK_ROWS) * block_bytes];
+        for row in 0..len {
+            let block = &mut bytes[(row / BLOCK_ROWS) * block_bytes..][..block_bytes];
+            let (slot, shift) = (row % 16, 4 * ((row % BLOCK_ROWS) / 16));
+            for sub in 0..m {
+                block[(sub / 2) * 32 + (sub % 2) * 16 + slot] |= codes.code(row, sub) << shift;
+            }
+        }
+        Ok(FastScanCodes { m, len, bytes })
+    }
+
+    /// Sub-quantizers `M`.
+    pub fn m(&self) -> usize {
+        self.m
+    }
+    /// Pairs of sub-quantizers (an odd `M` is padded).
+    pub fn pairs(&self) -> usize {
+        self.m.div_ceil(2)
+    }
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Number of 32-row blocks.
+    pub fn blocks(&self) -> usize {
+        self.len.div_ceil(BLOCK_ROWS)
+    }
+    /// Bytes of block `b`.
+    pub(crate) fn block(&self, b: usize) -> &[u8] {
+        let size = self.pairs() * 32;
+        &self.bytes[b * size..(b + 1) * size]
+    }
+    /// Code of sub-quantizer `sub` in `row` (caller keeps `row < len`, `sub < m`).
+    #[inline]
+    pub fn code(&self, row: usize, sub: usize) -> u8 {
+        let byte = self.block(row / BLOCK_ROWS)[(sub / 2) * 32 + (sub % 2) * 16 + row % 16];
+        (byte >> (4 * ((row % BLOCK_ROWS) / 16))) & 0x0f
+    }
+}
+
+/// Reference: quantised sum of every row of the original codes.
+pub fn quantized_sums_reference(table: &QuantizedTable, codes: PqView<'_>) -> Vec<u32> {
+    (0..codes.len())
+        .map(|i| {
+            (0..codes.m())
+                .map(|s| table.entry(s, codes.code(i, s)) as u32)
+                .sum()
+        })
+        .collect()
+}
+
+/// Portable block kernel: sums of the 32 rows of one block, any number of pairs.
+fn block_sums_portable(lut: &[u8], block: &[u8], out: &mut [u32; BLOCK_ROWS]) {
+    *out = [0; BLOCK_ROWS];
+    for (g, l) in block.chunks_exact(32).zip(lut.chunks_exact(32)) {
+        let (even, odd) = l.split_at(16);
+        for i in 0..16 {
+            let (a, b) = (g[i], g[16 + i]);
+            out[i] += even[(a & 0x0f) as usize] as u32 + odd[(b & 0x0f) as usize] as u32;
+            out[16 + i] += even[(a >> 4) as usize] as u32 + odd[(b >> 4) as usize] as u32;
+        }
+    }
+}
+
+/// Scans blocks `blocks`, offering rows (absolute row numbers) whose quantised sum is
+/// below the sink's bound.
+pub(crate) fn scan<S: DistanceSink>(
+    kernel: PqKernel,
+    table: &QuantizedTable,
+    codes: &FastScanCodes,
+    blocks: std::ops::Range<usize>,
+    sink: &mut S,
+) {
+    let pairs = codes.pairs();
+    let lut = &table.bytes[..pairs * 32];
+    let mut sums32 = [0u32; BLOCK_ROWS];
+    for b in blocks {
+        let block = codes.block(b);
+        let base = b * BLOCK_ROWS;
+        let valid = (codes.len() - base).min(BLOCK_ROWS);
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            PqKernel::Avx2 if pairs <= MAX_PAIRS_PER_PASS && kernel.is_available() => {
+                let mut sums = [[0u16; BLOCK_ROWS]; 1];
+                // SAFETY: the CPU supports AVX2 (checked just above); `lut` and `block`
+                // are both `pairs × 32` bytes and `pairs ≤ 128`.
+                let [mut mask] = unsafe {
+                    super::x86_avx2::fast_scan_block_group::<1>(
+                        &[lut],
+                        block,
+                        &[sink.bound()],
+                        &mut sums,
+                    )
+                };
+                let sums16 = &sums[0];
+                if valid < BLOCK_ROWS {
+                    mask &= (1u32 << valid) - 1;
+                }
+                while mask != 0 {
+                    let i = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    sink.offer(base + i, sums16[i] as u32);
+                }
+                continue;
+            }
+            PqKernel::Scalar => {
+                for (i, s) in sums32.iter_mut().enumerate().take(valid) {
+                    *s = (0..codes.m())
+                        .map(|sub| table.entry(sub, codes.code(base + i, sub)) as u32)
+                        .sum();
+                }
+            }
+            _ => block_sums_portable(lut, block, &mut sums32),
+        }
+        for (i, &s) in sums32.iter().enumerate().take(valid) {
+            if s < sink.bound() {
+                sink.offer(base + i, s);
+            }
+        }
+    }
+}
+
+/// Quantised sums of every row with `kernel` (for tests and evaluation).
+pub fn quantized_sums(
+    kernel: PqKernel,
+    table: &QuantizedTable,
+    codes: &FastScanCodes,
+) -> Result<Vec<u32>> {
+    let kernel = kernel.check()?;
+    if table.pairs() != codes.pairs() {
+        return Err(Error::DimensionMismatch {
+            what: "fast-scan table pairs vs code pairs",
+            expected: codes.pairs(),
+            found: table.pairs(),
+        });
+    }
+    struct Every(Vec<u32>);
+    impl DistanceSink for Every {
+        fn bound(&self) -> u32 {
+            u32::MAX
+        }
+        fn offer(&mut self, _row: usize, distance: u32) {
+            self.0.push(distance);
+        }
+    }
+    let mut every = Every(Vec::with_capacity(codes.len()));
+    scan(kernel, table, codes, 0..codes.blocks(), &mut every);
+    Ok(every.0)
+}
+
+/// A counting top-k sized for the quantised sums of `codes`.
+pub(crate) fn shortlist_selector(codes: &FastScanCodes, shortlist: usize) -> TopK {
+    TopK::new(shortlist, ENTRY_MAX as u32 * 2 * codes.pairs() as u32)
+}
+
+/// Queries per group in the batched AVX2 fast scan.
+pub(crate) const SCAN_GROUP: usize = 4;
+
+/// Scans blocks `blocks` for a group of queries, offering each query's rows below its
+/// sink's bound. AVX2 with at most 128 pairs loads each code block once per group;
+/// otherwise each query is scanned on its own.
+pub(crate) fn scan_group(
+    kernel: PqKernel,
+    tables: &[&QuantizedTable],
+    codes: &FastScanCodes,
+    blocks: std::ops::Range<usize>,
+    sinks: &mut [TopK],
+) {
+    let pairs = codes.pairs();
+    #[cfg(target_arch = "x86_64")]
+    if kernel == PqKernel::Avx2
+        && kernel.is_available()
+        && pairs <= MAX_PAIRS_PER_PASS
+        && tables.len() == SCAN_GROUP
+        && sinks.len() == SCAN_GROUP
+    {
+        let luts: [&[u8]; SCAN_GROUP] = std::array::from_fn(|q| &tables[q].bytes[..pairs * 32]);
+        let mut sums = [[0u16; BLOCK_ROWS]; SCAN_GROUP];
+        for b in blocks {
+            let bounds: [u32; SCAN_GROUP] = std::array::from_fn(|q| sinks[q].bound());
+            // SAFETY: the CPU supports AVX2 (checked above); every lut and the block are
+            // `pairs × 32` bytes and `pairs ≤ 128`.
+            let masks = unsafe {
+                super::x86_avx2::fast_scan_block_group::<SCAN_GROUP>(
+                    &luts,
+                    codes.block(b),
+                    &bounds,
+                    &mut sums,
+                )
+            };
+            let base = b * BLOCK_ROWS;
+            let valid = (codes.len() - base).min(BLOCK_ROWS);
+            let keep = if valid < BLOCK_ROWS {
+                (1u32 << valid) - 1
+            } else {
+                u32::MAX
+            };
+            for q in 0..SCAN_GROUP {
+                let mut mask = masks[q] & keep;
+                while mask != 0 {
+                    let i = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    sinks[q].offer(base + i, sums[q][i] as u32);
+                }
+            }
+        }
+        return;
+    }
+    for (table, sink) in tables.iter().zip(sinks.iter_mut()) {
+        scan(kernel, table, codes, blocks.clone(), sink);
+    }
+}

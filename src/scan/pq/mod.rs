@@ -1,0 +1,149 @@
+//! PQ lookup-table scans: exact asymmetric distance (ADC) and the 4-bit fast scan.
+//!
+//! Per query, [`AdcTable`] holds the `M × K` f32 costs of every codeword (squared L2
+//! distance, or the negated inner product, so that smaller is always better inside the
+//! scans). A code's cost is the sum of its `M` table entries.
+//!
+//! - [`adc`]: exact ADC over rows of codes (8-bit: several rows a step, table rows read
+//!   straight by code byte, no gathers; 4-bit: nibble access), with a scalar reference.
+//! - [`group`]: exact 8-bit ADC for eight queries at once over query-interleaved
+//!   tables (one vector load and add per code byte), used by batched searches.
+//! - [`fastscan`]: 4-bit codes re-laid in blocks of 32 rows so one in-register shuffle
+//!   (`vpshufb`) looks up 32 codes in a u8-quantised table; the shortlist it keeps is
+//!   re-ranked with exact ADC costs.
+//! - [`search`]: k-nearest searches, batched queries, and multi-column (HCQ coarse +
+//!   fine) weighted scoring.
+//!
+//! Kernels are chosen like the Hamming ones: [`PqKernel::process_default`] is detected
+//! once per process (`CROSSCODE_PQ_KERNEL` = `scalar`, `portable` or `avx2` overrides it)
+//! and every search takes an explicit kernel too. No AVX-512 kernel is written: the
+//! machines this crate is measured on have AVX2 only.
+
+pub mod adc;
+pub mod fastscan;
+pub mod group;
+pub mod search;
+pub mod table;
+pub mod topk;
+#[cfg(target_arch = "x86_64")]
+mod x86_avx2;
+
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+pub use fastscan::FastScanCodes;
+pub use search::{
+    PqColumn, PqSearchOptions, fast_scan_knn, fast_scan_knn_batch, multi_column_knn, pq_knn,
+    pq_knn_batch,
+};
+pub use table::{AdcTable, QuantizedTable};
+pub use topk::ScoredNeighbor;
+
+/// One implementation of the PQ scans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PqKernel {
+    /// One row and one table entry at a time: the reference.
+    Scalar,
+    /// Several rows a step, unrolled, no target features (any CPU).
+    Portable,
+    /// AVX2: `vpshufb` fast scan; the 8-bit scan is the portable loop compiled for AVX2.
+    Avx2,
+}
+
+const KERNEL_NAMES: &str = "scalar, portable, avx2";
+
+impl PqKernel {
+    /// All kernels, slowest first.
+    pub const ALL: [PqKernel; 3] = [PqKernel::Scalar, PqKernel::Portable, PqKernel::Avx2];
+
+    /// The kernel's lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PqKernel::Scalar => "scalar",
+            PqKernel::Portable => "portable",
+            PqKernel::Avx2 => "avx2",
+        }
+    }
+
+    /// Parses a name as [`PqKernel::name`] writes it.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name.trim().to_ascii_lowercase())
+            .ok_or_else(|| Error::UnknownKernel {
+                name: name.to_string(),
+                expected: KERNEL_NAMES,
+            })
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn is_available(self) -> bool {
+        match self {
+            PqKernel::Scalar | PqKernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            PqKernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            PqKernel::Avx2 => false,
+        }
+    }
+
+    /// The kernels this CPU can run, slowest first.
+    pub fn available() -> Vec<PqKernel> {
+        Self::ALL.into_iter().filter(|k| k.is_available()).collect()
+    }
+
+    /// The fastest kernel this CPU can run.
+    pub fn detect() -> PqKernel {
+        Self::ALL
+            .into_iter()
+            .rev()
+            .find(|k| k.is_available())
+            .unwrap_or(PqKernel::Portable)
+    }
+
+    /// Returns `self` if this CPU can run it, else [`Error::KernelUnavailable`].
+    pub fn check(self) -> Result<Self> {
+        if self.is_available() {
+            Ok(self)
+        } else {
+            Err(Error::KernelUnavailable {
+                kernel: self.name(),
+                available: Self::available()
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    }
+
+    /// `CROSSCODE_PQ_KERNEL` if set, else the detected best; worked out once per process.
+    pub fn process_default() -> Result<PqKernel> {
+        static CHOSEN: OnceLock<std::result::Result<PqKernel, String>> = OnceLock::new();
+        let chosen = CHOSEN.get_or_init(|| match std::env::var("CROSSCODE_PQ_KERNEL") {
+            Ok(name) if !name.trim().is_empty() => PqKernel::from_name(&name)
+                .and_then(PqKernel::check)
+                .map_err(|e| e.to_string()),
+            _ => Ok(PqKernel::detect()),
+        });
+        chosen.clone().map_err(|reason| Error::InvalidArgument {
+            name: "CROSSCODE_PQ_KERNEL",
+            reason,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in PqKernel::ALL {
+            assert_eq!(PqKernel::from_name(k.name()).unwrap(), k);
+        }
+        assert!(PqKernel::from_name("neon").is_err());
+        assert!(PqKernel::detect().is_available());
+    }
+}
