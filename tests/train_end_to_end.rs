@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crosscode::eval::evaluate_labels;
-use crosscode::train::data::{
-    Modality, PairedDataset, Split, load_labels, shared_data_dir, write_npy_f32, write_npy_u8,
-};
+use crosscode::io::npy::write_npy;
+use crosscode::train::data::{Modality, PairedDataset, Split, load_labels, shared_data_dir};
 use crosscode::train::methods::{CcaHash, HuggingHash, HuggingHashConfig, Side};
 
 #[test]
@@ -101,13 +100,13 @@ fn cli_train_encode_eval() {
         let x: Vec<f32> = (0..n * d)
             .map(|e| protos[classes[e / d] * d + e % d] + rng.normal())
             .collect();
-        write_npy_f32(Path::new(&p(name)), &[n, d], &x).unwrap();
+        write_npy::<f32>(Path::new(&p(name)), &[n, d], &x).unwrap();
     }
     let mut lab = vec![0u8; n * 3];
     for (i, &c) in classes.iter().enumerate() {
         lab[i * 3 + c] = 1;
     }
-    write_npy_u8(Path::new(&p("labels.npy")), &[n, 3], &lab).unwrap();
+    write_npy::<u8>(Path::new(&p("labels.npy")), &[n, 3], &lab).unwrap();
     let out = run(&[
         "train",
         "--method",

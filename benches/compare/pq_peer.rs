@@ -9,64 +9,23 @@
 //! `cargo bench --bench pq_peer -- DIR [rerank_factor] [kmeans,pq8,pq4]`; without the data
 //! directory (as in a plain `cargo bench`) it says so and exits.
 
+use std::path::Path;
 use std::time::Instant;
+
+use crosscode::io::npy::read_npy;
 
 use crosscode::code::pq::PqMetric;
 use crosscode::scan::pq::{FastScanCodes, PqSearchOptions, fast_scan_knn_batch, pq_knn_batch};
 use crosscode::train::{KMeansConfig, PqTrainConfig, kmeans, train_pq};
 
-/// A C-order little-endian .npy array: shape and raw bytes after the header.
-fn read_npy(path: &str) -> (Vec<usize>, String, Vec<u8>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    assert!(bytes.starts_with(b"\x93NUMPY"), "{path}: not .npy");
-    let (header_len, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        )
-    };
-    let header = String::from_utf8_lossy(&bytes[start..start + header_len]).to_string();
-    assert!(
-        header.contains("'fortran_order': False"),
-        "{path}: Fortran order"
-    );
-    let descr = header
-        .split("'descr': '")
-        .nth(1)
-        .and_then(|s| s.split('\'').next())
-        .unwrap_or("")
-        .to_string();
-    let shape: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .unwrap_or("")
-        .split(',')
-        .filter_map(|t| t.trim().parse().ok())
-        .collect();
-    (shape, descr, bytes[start + header_len..].to_vec())
-}
-
 fn read_f32(path: &str) -> (usize, usize, Vec<f32>) {
-    let (shape, descr, raw) = read_npy(path);
-    assert_eq!(descr, "<f4", "{path}");
-    let data = raw
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    (shape[0], shape[1], data)
+    let a = read_npy::<f32>(Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+    (a.shape[0], a.shape[1], a.data)
 }
 
 fn read_i64(path: &str) -> (usize, usize, Vec<i64>) {
-    let (shape, descr, raw) = read_npy(path);
-    assert_eq!(descr, "<i8", "{path}");
-    let data = raw
-        .chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    (shape[0], shape[1], data)
+    let a = read_npy::<i64>(Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+    (a.shape[0], a.shape[1], a.data)
 }
 
 fn recall_at_10(

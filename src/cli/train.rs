@@ -9,9 +9,7 @@ use serde::Serialize;
 use crate::code::BinaryCodes;
 use crate::error::{Error, Result};
 use crate::eval::{LabelReport, Labels, PairReport, evaluate_labels, evaluate_pairs, pr_curve_svg};
-use crate::train::data::{
-    Modality, PairedDataset, Sequences, Split, load_labels, read_npy, write_npy_u8,
-};
+use crate::train::data::{Modality, PairedDataset, Sequences, Split, load_labels, read_npy};
 use crate::train::methods::{
     CcaHash, HashingMethod, HuggingHash, HuggingHashConfig, Side, TrainLog, load_any,
 };
@@ -374,7 +372,7 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
         name: "input",
         reason: "no items to encode".into(),
     })?;
-    write_npy_u8(&a.out, &[codes.len(), codes.bits() / 8], &codes.to_packed())?;
+    crate::io::npy::write_npy::<u8>(&a.out, &[codes.len(), codes.bits() / 8], &codes.to_packed())?;
     eprintln!(
         "{} codes of {} bits written to {}",
         codes.len(),

@@ -110,6 +110,41 @@ impl NpyElement for i64 {
     const DESCR: &'static str = "<i8";
 }
 
+/// A `.npy` array read whole into memory: shape and elements in C order.
+#[derive(Clone, Debug)]
+pub struct NpyArray<T> {
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The elements, C order.
+    pub data: Vec<T>,
+}
+
+/// Reads a whole C-order `.npy` of element type `T` (f32, i32, i64, u8 …); a Fortran-order
+/// file or another dtype is [`Error::Format`].
+pub fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<NpyArray<T>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let npy = npyz::NpyFile::new(BufReader::new(file)).map_err(|e| Error::Format {
+        path: path.into(),
+        reason: format!("not a .npy file: {e}"),
+    })?;
+    if npy.order() == npyz::Order::Fortran {
+        return Err(Error::Format {
+            path: path.into(),
+            reason: "Fortran-order arrays are not supported; save with C order".into(),
+        });
+    }
+    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+    let dtype = npy.dtype();
+    let reader = npy.data::<T>().map_err(|e| Error::Format {
+        path: path.into(),
+        reason: format!("unexpected dtype {dtype:?}: {e}"),
+    })?;
+    let data = reader
+        .collect::<std::io::Result<Vec<T>>>()
+        .map_err(|e| Error::io(path, e))?;
+    Ok(NpyArray { shape, data })
+}
+
 /// The version 1.0 header for a C-order array of `T` with `shape`.
 pub fn npy_header<T: NpyElement>(shape: &[usize]) -> Vec<u8> {
     let dims = match shape {

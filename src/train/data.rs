@@ -8,8 +8,6 @@
 //! are used only by evaluation. Everything is validated on construction: row counts must
 //! agree, values must be finite, ids and lengths in range; failures are typed errors.
 
-use std::fs::File;
-use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,75 +18,7 @@ use crate::rng::Rng;
 use crate::train::float::Float;
 use crate::train::tensor::Tensor;
 
-/// A `.npy` array read into memory: shape and elements in C order.
-#[derive(Clone, Debug)]
-pub struct NpyArray<T> {
-    /// The shape.
-    pub shape: Vec<usize>,
-    /// The elements, C order.
-    pub data: Vec<T>,
-}
-
-/// Reads a C-order `.npy` of element type `T` (f32, i32, i64, u8 …).
-pub fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<NpyArray<T>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let npy = npyz::NpyFile::new(BufReader::new(file)).map_err(|e| Error::Format {
-        path: path.into(),
-        reason: format!("not a .npy file: {e}"),
-    })?;
-    if npy.order() == npyz::Order::Fortran {
-        return Err(Error::Format {
-            path: path.into(),
-            reason: "Fortran-order arrays are not supported; save with C order".into(),
-        });
-    }
-    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
-    let dtype = npy.dtype();
-    let reader = npy.data::<T>().map_err(|e| Error::Format {
-        path: path.into(),
-        reason: format!("unexpected dtype {dtype:?}: {e}"),
-    })?;
-    let data = reader
-        .collect::<std::io::Result<Vec<T>>>()
-        .map_err(|e| Error::io(path, e))?;
-    Ok(NpyArray { shape, data })
-}
-
-fn npy_header(descr: &str, shape: &[usize], fortran: bool) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|s| s.to_string()).collect();
-    let tuple = match dims.len() {
-        1 => format!("({},)", dims[0]),
-        _ => format!("({})", dims.join(", ")),
-    };
-    let mut dict = format!(
-        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {tuple}, }}",
-        if fortran { "True" } else { "False" }
-    );
-    let unpadded = 10 + dict.len() + 1;
-    dict.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    dict.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
-    out
-}
-
-/// Writes a little-endian C-order f32 `.npy`.
-pub fn write_npy_f32(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
-    let mut bytes = npy_header("<f4", shape, false);
-    for v in data {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
-}
-
-/// Writes a `u8` `.npy` (codes, labels).
-pub fn write_npy_u8(path: &Path, shape: &[usize], data: &[u8]) -> Result<()> {
-    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(&npy_header("|u1", shape, false))
-        .and_then(|_| f.write_all(data))
-        .map_err(|e| Error::io(path, e))
-}
+pub use crate::io::npy::{NpyArray, read_npy};
 
 fn check_finite(path: &Path, what: &'static str, data: &[f32], cols: usize) -> Result<()> {
     match data.iter().position(|v| !v.is_finite()) {
@@ -622,35 +552,40 @@ mod tests {
         d
     }
 
+    use crate::io::npy::write_npy;
+
     #[test]
     fn npy_round_trip_and_errors() {
         let d = tmp("npy");
         let p = d.join("a.npy");
-        write_npy_f32(&p, &[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        write_npy::<f32>(&p, &[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
         let g = Modality::load_global(&p).unwrap();
         assert_eq!(g.shape(), &[3, 2]);
         assert_eq!(g.row(2), &[5.0, 6.0]);
         // NaN → typed error naming the file.
-        write_npy_f32(&p, &[2, 2], &[1.0, f32::NAN, 0.0, 0.0]).unwrap();
+        write_npy::<f32>(&p, &[2, 2], &[1.0, f32::NAN, 0.0, 0.0]).unwrap();
         let e = Modality::load_global(&p).unwrap_err();
         assert!(
             matches!(e, Error::Format { .. }) && e.to_string().contains("row 0, column 1"),
             "{e}"
         );
         // Wrong rank.
-        write_npy_f32(&p, &[4], &[1.0; 4]).unwrap();
+        write_npy::<f32>(&p, &[4], &[1.0; 4]).unwrap();
         assert!(matches!(
             Modality::load_global(&p),
             Err(Error::Format { .. })
         ));
         // Wrong dtype.
-        write_npy_u8(&p, &[2, 2], &[1, 2, 3, 4]).unwrap();
+        write_npy::<u8>(&p, &[2, 2], &[1, 2, 3, 4]).unwrap();
         assert!(matches!(
             Modality::load_global(&p),
             Err(Error::Format { .. })
         ));
         // Fortran order.
-        let mut bytes = npy_header("<f4", &[2, 2], true);
+        // The C-order header with its flag flipped in place ("False" -> "True ").
+        let mut bytes = crate::io::npy::npy_header::<f32>(&[2, 2]);
+        let at = bytes.windows(5).position(|w| w == b"False").unwrap();
+        bytes[at..at + 5].copy_from_slice(b"True ");
         bytes.extend_from_slice(&[0u8; 16]);
         std::fs::write(&p, bytes).unwrap();
         let e = Modality::load_global(&p).unwrap_err().to_string();
