@@ -2,6 +2,7 @@
 //! exhaustive search over codes in memory. Nothing here knows about files.
 
 pub mod argmin;
+pub mod dispatch;
 pub mod hamming;
 pub mod pq;
 pub mod search;

@@ -28,7 +28,8 @@ mod x86_avx512;
 
 use std::sync::OnceLock;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::scan::dispatch::{self, KernelFamily};
 
 pub use scalar::distance as reference_distance;
 
@@ -57,8 +58,6 @@ pub enum HammingKernel {
     Avx512,
 }
 
-const KERNEL_NAMES: &str = "scalar, portable, popcnt, avx2, avx512";
-
 impl HammingKernel {
     /// All kernels, slowest first.
     pub const ALL: [HammingKernel; 5] = [
@@ -82,13 +81,7 @@ impl HammingKernel {
 
     /// Parses a kernel name as [`HammingKernel::name`] writes it.
     pub fn from_name(name: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == name.trim().to_ascii_lowercase())
-            .ok_or_else(|| Error::UnknownKernel {
-                name: name.to_string(),
-                expected: KERNEL_NAMES,
-            })
+        dispatch::from_name(name)
     }
 
     /// Whether this CPU can run the kernel.
@@ -111,32 +104,17 @@ impl HammingKernel {
 
     /// The kernels this CPU can run, slowest first.
     pub fn available() -> Vec<HammingKernel> {
-        Self::ALL.into_iter().filter(|k| k.is_available()).collect()
+        dispatch::available()
     }
 
     /// The fastest kernel this CPU can run.
     pub fn detect() -> HammingKernel {
-        Self::ALL
-            .into_iter()
-            .rev()
-            .find(|k| k.is_available())
-            .unwrap_or(HammingKernel::Portable)
+        dispatch::detect()
     }
 
-    /// Returns `self` if this CPU can run it, else [`Error::KernelUnavailable`].
+    /// Returns `self` if this CPU can run it, else [`Error::KernelUnavailable`](crate::Error::KernelUnavailable).
     pub fn check(self) -> Result<Self> {
-        if self.is_available() {
-            Ok(self)
-        } else {
-            Err(Error::KernelUnavailable {
-                kernel: self.name(),
-                available: Self::available()
-                    .iter()
-                    .map(|k| k.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        }
+        dispatch::check(self)
     }
 
     /// The process-wide default: `CROSSCODE_HAMMING_KERNEL` if set, else the detected
@@ -144,16 +122,7 @@ impl HammingKernel {
     /// is an error every time it is asked for.
     pub fn process_default() -> Result<HammingKernel> {
         static CHOSEN: OnceLock<std::result::Result<HammingKernel, String>> = OnceLock::new();
-        let chosen = CHOSEN.get_or_init(|| match std::env::var("CROSSCODE_HAMMING_KERNEL") {
-            Ok(name) if !name.trim().is_empty() => HammingKernel::from_name(&name)
-                .and_then(HammingKernel::check)
-                .map_err(|e| e.to_string()),
-            _ => Ok(HammingKernel::detect()),
-        });
-        chosen.clone().map_err(|reason| Error::InvalidArgument {
-            name: "CROSSCODE_HAMMING_KERNEL",
-            reason,
-        })
+        dispatch::process_default(&CHOSEN)
     }
 
     /// Scans `codes` (rows of `query.len()` words, row `i` being absolute row
@@ -296,9 +265,22 @@ impl ByteSlicedBlock {
     }
 }
 
+impl KernelFamily for HammingKernel {
+    const ALL: &'static [Self] = &HammingKernel::ALL;
+    const NAMES: &'static str = "scalar, portable, popcnt, avx2, avx512";
+    const ENV_VAR: &'static str = "CROSSCODE_HAMMING_KERNEL";
+    fn name(self) -> &'static str {
+        HammingKernel::name(self)
+    }
+    fn is_available(self) -> bool {
+        HammingKernel::is_available(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     /// Collects every offered row, with the bound it was given.
     struct Collect {

@@ -30,7 +30,8 @@ mod x86_avx2;
 
 use std::sync::OnceLock;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::scan::dispatch::{self, KernelFamily};
 
 pub use fastscan::FastScanCodes;
 pub use search::{
@@ -51,8 +52,6 @@ pub enum PqKernel {
     Avx2,
 }
 
-const KERNEL_NAMES: &str = "scalar, portable, avx2";
-
 impl PqKernel {
     /// All kernels, slowest first.
     pub const ALL: [PqKernel; 3] = [PqKernel::Scalar, PqKernel::Portable, PqKernel::Avx2];
@@ -68,13 +67,7 @@ impl PqKernel {
 
     /// Parses a name as [`PqKernel::name`] writes it.
     pub fn from_name(name: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == name.trim().to_ascii_lowercase())
-            .ok_or_else(|| Error::UnknownKernel {
-                name: name.to_string(),
-                expected: KERNEL_NAMES,
-            })
+        dispatch::from_name(name)
     }
 
     /// Whether this CPU can run the kernel.
@@ -90,47 +83,35 @@ impl PqKernel {
 
     /// The kernels this CPU can run, slowest first.
     pub fn available() -> Vec<PqKernel> {
-        Self::ALL.into_iter().filter(|k| k.is_available()).collect()
+        dispatch::available()
     }
 
     /// The fastest kernel this CPU can run.
     pub fn detect() -> PqKernel {
-        Self::ALL
-            .into_iter()
-            .rev()
-            .find(|k| k.is_available())
-            .unwrap_or(PqKernel::Portable)
+        dispatch::detect()
     }
 
-    /// Returns `self` if this CPU can run it, else [`Error::KernelUnavailable`].
+    /// Returns `self` if this CPU can run it, else [`Error::KernelUnavailable`](crate::Error::KernelUnavailable).
     pub fn check(self) -> Result<Self> {
-        if self.is_available() {
-            Ok(self)
-        } else {
-            Err(Error::KernelUnavailable {
-                kernel: self.name(),
-                available: Self::available()
-                    .iter()
-                    .map(|k| k.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        }
+        dispatch::check(self)
     }
 
     /// `CROSSCODE_PQ_KERNEL` if set, else the detected best; worked out once per process.
     pub fn process_default() -> Result<PqKernel> {
         static CHOSEN: OnceLock<std::result::Result<PqKernel, String>> = OnceLock::new();
-        let chosen = CHOSEN.get_or_init(|| match std::env::var("CROSSCODE_PQ_KERNEL") {
-            Ok(name) if !name.trim().is_empty() => PqKernel::from_name(&name)
-                .and_then(PqKernel::check)
-                .map_err(|e| e.to_string()),
-            _ => Ok(PqKernel::detect()),
-        });
-        chosen.clone().map_err(|reason| Error::InvalidArgument {
-            name: "CROSSCODE_PQ_KERNEL",
-            reason,
-        })
+        dispatch::process_default(&CHOSEN)
+    }
+}
+
+impl KernelFamily for PqKernel {
+    const ALL: &'static [Self] = &PqKernel::ALL;
+    const NAMES: &'static str = "scalar, portable, avx2";
+    const ENV_VAR: &'static str = "CROSSCODE_PQ_KERNEL";
+    fn name(self) -> &'static str {
+        PqKernel::name(self)
+    }
+    fn is_available(self) -> bool {
+        PqKernel::is_available(self)
     }
 }
 
