@@ -1,6 +1,6 @@
 //! Training: tensors, the backend seam, layers with explicit backward passes, losses,
 //! optimisers, paired data sets and the methods built from them; k-means and PQ/OPQ
-//! codebook training ([`kmeans`], [`pq`]).
+//! codebook training ([`mod@kmeans`], [`mod@pq`]).
 //!
 //! Layers are generic over [`Float`] so that the same code trains in `f32` and is checked
 //! against finite differences in `f64`.
