@@ -50,6 +50,28 @@ where
 }
 
 /// Runs `f(row_index, row_in.., row_out)` over rows, in parallel when large.
+/// [`map_rows`] with one output slot per row (`aux[i]` beside row `i`).
+fn map_rows_with<F: Float, A: Send>(
+    out: &mut [F],
+    cols: usize,
+    aux: &mut [A],
+    par: bool,
+    f: impl Fn(&mut [F], &mut A) + Sync + Send,
+) {
+    if cols == 0 {
+        return;
+    }
+    if par {
+        out.par_chunks_mut(cols)
+            .zip(aux.par_iter_mut())
+            .for_each(|(r, a)| f(r, a));
+    } else {
+        out.chunks_mut(cols)
+            .zip(aux.iter_mut())
+            .for_each(|(r, a)| f(r, a));
+    }
+}
+
 fn map_rows<F: Float>(
     out: &mut [F],
     cols: usize,
@@ -326,19 +348,7 @@ impl<F: Float> Backend<F> for CpuBackend {
             }
             *rs = s;
         };
-        if c > 0 {
-            if x.numel() >= PAR_MIN {
-                y.data_mut()
-                    .par_chunks_mut(c)
-                    .zip(rstd.par_iter_mut())
-                    .for_each(|(r, s)| body(r, s));
-            } else {
-                y.data_mut()
-                    .chunks_mut(c)
-                    .zip(rstd.iter_mut())
-                    .for_each(|(r, s)| body(r, s));
-            }
-        }
+        map_rows_with(y.data_mut(), c, &mut rstd, x.numel() >= PAR_MIN, body);
         (y, rstd)
     }
 
@@ -399,17 +409,7 @@ impl<F: Float> Backend<F> for CpuBackend {
                 r.iter_mut().for_each(|v| *v /= n);
                 *nn = n;
             };
-            if x.numel() >= PAR_MIN {
-                y.data_mut()
-                    .par_chunks_mut(c)
-                    .zip(norms.par_iter_mut())
-                    .for_each(|(r, n)| body(r, n));
-            } else {
-                y.data_mut()
-                    .chunks_mut(c)
-                    .zip(norms.iter_mut())
-                    .for_each(|(r, n)| body(r, n));
-            }
+            map_rows_with(y.data_mut(), c, &mut norms, x.numel() >= PAR_MIN, body);
         }
         (y, norms)
     }
