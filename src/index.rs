@@ -15,10 +15,12 @@
 //! append is refused; an id may be appended again after it was deleted. `delete` takes
 //! live ids only ([`Error::UnknownId`] otherwise, nothing deleted).
 //!
-//! **Search.** Segments are scanned in parallel with the [`crate::scan`] kernels; deleted
-//! rows and a filter of allowed ids are checked only for rows that beat the current
-//! distance bound. Results are `(id, distance)` sorted by distance, ties by smaller id.
-//! Segments store rows sorted by id, so the scan's row-order tie-break is the id order.
+//! **Search.** Segments whose id ranges follow one another are searched as one chain of
+//! views ([`Chain`]) with the [`crate::scan`] kernels, split into row chunks in parallel,
+//! one top-k bound carried across segments; deleted rows and a filter of allowed ids are
+//! checked only for rows that beat the current distance bound. Results are
+//! `(id, distance)` sorted by distance, ties by smaller id. Segments store rows sorted by
+//! id, so within a chain the scan's row-order tie-break is the id order.
 //!
 //! ```
 //! use crosscode::{BinaryCodes, Hit, Index, Schema};
@@ -38,21 +40,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
 use roaring::{RoaringBitmap, RoaringTreemap};
 
 use crate::code::BinaryView;
 use crate::error::{Error, Result};
-use crate::scan::topk::{Neighbor, TopK, WithinRadius};
-use crate::scan::{self, DistanceSink, HammingKernel, SearchOptions};
+use crate::scan::{self, Chain, Neighbor, RowFilter, SearchOptions};
 use crate::store::directory::WriterLock;
 use crate::store::manifest::{MANIFEST_FILE, Manifest, SegmentEntry};
 use crate::store::schema::{ColumnKind, Schema};
 use crate::store::segment::{ColumnData, Segment, write_segment};
 use crate::store::tombstones::{read_tombstones, tombstone_name, write_tombstones};
-
-/// Rows per task when a segment with deletions or a filter is scanned in parallel.
-const MASKED_ROWS_PER_TASK: usize = 32 * 1024;
 
 /// One search result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,38 +84,6 @@ impl LoadedSegment {
         }
         let row = self.segment.find(id)?;
         (!self.deleted.contains(row as u32)).then_some(row)
-    }
-}
-
-/// Drops deleted rows and rows whose id is not allowed, then forwards to `inner`.
-struct Masked<'a, S> {
-    inner: S,
-    deleted: Option<&'a RoaringBitmap>,
-    allowed: Option<&'a RoaringTreemap>,
-    ids: &'a [u64],
-}
-
-impl<S: DistanceSink> DistanceSink for Masked<'_, S> {
-    #[inline]
-    fn bound(&self) -> u32 {
-        self.inner.bound()
-    }
-
-    #[inline]
-    fn offer(&mut self, row: usize, distance: u32) {
-        if distance >= self.inner.bound() {
-            return;
-        }
-        if self.deleted.is_some_and(|d| d.contains(row as u32)) {
-            return;
-        }
-        if self
-            .allowed
-            .is_some_and(|a| !self.ids.get(row).is_some_and(|id| a.contains(*id)))
-        {
-            return;
-        }
-        self.inner.offer(row, distance);
     }
 }
 
@@ -587,13 +552,6 @@ impl Index {
         Ok(())
     }
 
-    fn kernel(&self) -> Result<HammingKernel> {
-        match self.options.kernel {
-            Some(k) => k.check(),
-            None => HammingKernel::process_default(),
-        }
-    }
-
     fn check_query(&self, query: &[u64]) -> Result<()> {
         let w = self.bits.div_ceil(64);
         if query.len() != w {
@@ -606,101 +564,70 @@ impl Index {
         Ok(())
     }
 
-    fn check_queries(&self, queries: &BinaryView<'_>) -> Result<()> {
-        if queries.bits() != self.bits {
-            return Err(Error::DimensionMismatch {
-                what: "query code bits",
-                expected: self.bits,
-                found: queries.bits(),
-            });
-        }
-        Ok(())
-    }
-
-    /// One segment, one query, with deletions and/or a filter: row chunks in parallel.
-    fn scan_masked(
-        &self,
-        seg: &LoadedSegment,
-        query: &[u64],
-        want: Want,
-        allowed: Option<&RoaringTreemap>,
-        kernel: HammingKernel,
-        opts: &SearchOptions,
-    ) -> Result<Vec<Neighbor>> {
-        let view = seg.view()?;
-        let w = view.words_per_code();
-        let n = view.len();
-        let deleted = (!seg.deleted.is_empty()).then_some(&seg.deleted);
-        let ids = seg.segment.ids();
-        let run = |start: usize, end: usize| -> Vec<Neighbor> {
-            let codes = &view.as_words()[start * w..end * w];
-            match want {
-                Want::Nearest(k) => {
-                    let mut sink = Masked {
-                        inner: TopK::new(k, self.bits as u32),
-                        deleted,
-                        allowed,
-                        ids,
-                    };
-                    if k > 0 && !codes.is_empty() {
-                        kernel.scan(query, codes, start, &mut sink);
-                    }
-                    sink.inner.into_sorted()
-                }
-                Want::Within(r) => {
-                    let mut sink = Masked {
-                        inner: WithinRadius::new(r),
-                        deleted,
-                        allowed,
-                        ids,
-                    };
-                    if !codes.is_empty() {
-                        kernel.scan(query, codes, start, &mut sink);
-                    }
-                    let mut found = sink.inner.found;
-                    found.sort_by_key(|n| n.distance);
-                    found
-                }
-            }
-        };
-        if opts.single_threaded || n < 2 * MASKED_ROWS_PER_TASK {
-            return Ok(run(0, n));
-        }
-        let tasks = (n / MASKED_ROWS_PER_TASK).min(rayon::current_num_threads() * 4);
-        let per = n.div_ceil(tasks);
-        let parts: Vec<Vec<Neighbor>> = (0..n)
-            .step_by(per)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|s| run(s, (s + per).min(n)))
+    /// Segments grouped into runs of ascending, disjoint id ranges: each run is searched
+    /// as one [`Chain`], whose row order is then the id order, so one top-k (and one
+    /// distance bound) serves the whole run. Appends with growing ids give one run.
+    fn runs(&self) -> Vec<Vec<usize>> {
+        let mut order: Vec<(u64, u64, usize)> = (self.segments.iter().enumerate())
+            .filter_map(|(i, s)| s.id_range().map(|(lo, hi)| (lo, hi, i)))
             .collect();
-        let mut all: Vec<Neighbor> = parts.into_iter().flatten().collect();
-        all.sort_by_key(|n| (n.distance, n.row));
-        if let Want::Nearest(k) = want {
-            all.truncate(k);
+        order.sort_unstable();
+        let mut runs: Vec<(u64, Vec<usize>)> = Vec::new();
+        for (lo, hi, i) in order {
+            match runs.iter_mut().find(|(last, _)| *last < lo) {
+                Some((last, run)) => {
+                    *last = hi;
+                    run.push(i);
+                }
+                None => runs.push((hi, vec![i])),
+            }
         }
-        Ok(all)
+        runs.into_iter().map(|(_, run)| run).collect()
     }
 
-    /// One segment, one query, as hits sorted by (distance, id).
-    fn search_segment(
+    /// Searches every run with `scan_run(chain, filter)` and turns its rows into hits.
+    /// The filter drops deleted rows and ids outside `allowed`; it is `None` when there is
+    /// nothing to drop, which keeps the unfiltered scan as fast as a raw one.
+    fn search_runs<T: AsRef<[Neighbor]>>(
         &self,
-        seg: &LoadedSegment,
-        query: &[u64],
-        want: Want,
         allowed: Option<&RoaringTreemap>,
-        kernel: HammingKernel,
-        opts: &SearchOptions,
-    ) -> Result<Vec<Hit>> {
-        let neighbors = if seg.deleted.is_empty() && allowed.is_none() {
-            match want {
-                Want::Nearest(k) => scan::knn(seg.view()?, query, k, opts)?,
-                Want::Within(r) => scan::range(seg.view()?, query, r, opts)?,
-            }
-        } else {
-            self.scan_masked(seg, query, want, allowed, kernel, opts)?
-        };
-        Ok(to_hits(seg.segment.ids(), &neighbors))
+        scan_run: impl Fn(&Chain<'_>, Option<RowFilter<'_>>) -> Result<Vec<T>>,
+    ) -> Result<Vec<Vec<Vec<Hit>>>> {
+        let mut per_run = Vec::new();
+        for run in self.runs() {
+            let segments: Vec<&LoadedSegment> = run.iter().map(|&i| &self.segments[i]).collect();
+            let views = segments.iter().map(|s| s.view()).collect::<Result<_>>()?;
+            let chain = Chain::new(self.bits, views)?;
+            let masked = allowed.is_some() || segments.iter().any(|s| !s.deleted.is_empty());
+            let keep = |row: usize| {
+                chain.locate(row).is_some_and(|(part, local)| {
+                    let seg = segments[part];
+                    !seg.deleted.contains(local as u32)
+                        && allowed.is_none_or(|a| {
+                            seg.segment
+                                .ids()
+                                .get(local)
+                                .is_some_and(|id| a.contains(*id))
+                        })
+                })
+            };
+            let found = scan_run(&chain, masked.then_some(&keep as RowFilter))?;
+            let to_hit = |n: &Neighbor| {
+                let (part, local) = chain.locate(n.row).unwrap_or((0, usize::MAX));
+                let id = segments[part].segment.ids().get(local);
+                Hit {
+                    id: id.copied().unwrap_or(u64::MAX),
+                    distance: n.distance,
+                }
+            };
+            per_run.push(
+                found
+                    .iter()
+                    .map(|f| f.as_ref().iter().map(to_hit).collect())
+                    .collect(),
+            );
+        }
+        Ok(per_run)
     }
 
     fn search_one(
@@ -710,29 +637,15 @@ impl Index {
         allowed: Option<&RoaringTreemap>,
     ) -> Result<Vec<Hit>> {
         self.check_query(query)?;
-        let kernel = self.kernel()?;
-        match self.segments.as_slice() {
-            [] => Ok(Vec::new()),
-            [one] => self.search_segment(one, query, want, allowed, kernel, &self.options),
-            many => {
-                // With at least as many segments as threads, one task per segment is
-                // enough parallelism; splitting each segment again only adds merges.
-                let per_segment = SearchOptions {
-                    single_threaded: self.options.single_threaded
-                        || many.len() >= rayon::current_num_threads(),
-                    ..self.options
-                };
-                let one = |s: &LoadedSegment| {
-                    self.search_segment(s, query, want, allowed, kernel, &per_segment)
-                };
-                let parts: Vec<Vec<Hit>> = if self.options.single_threaded {
-                    many.iter().map(one).collect::<Result<_>>()?
-                } else {
-                    many.par_iter().map(one).collect::<Result<_>>()?
-                };
-                Ok(merge_hits(parts, want))
-            }
-        }
+        let opts = &self.options;
+        let per_run = self.search_runs(allowed, |chain, keep| {
+            Ok(vec![match want {
+                Want::Nearest(k) => scan::knn_chain(chain, query, k, keep, opts)?,
+                Want::Within(r) => scan::range_chain(chain, query, r, keep, opts)?,
+            }])
+        })?;
+        let parts = per_run.into_iter().flatten().collect();
+        Ok(merge_hits(parts, want))
     }
 
     fn search_many(
@@ -741,41 +654,33 @@ impl Index {
         want: Want,
         allowed: Option<&RoaringTreemap>,
     ) -> Result<Vec<Vec<Hit>>> {
-        self.check_queries(&queries)?;
-        self.kernel()?;
-        let masked = allowed.is_some() || self.segments.iter().any(|s| !s.deleted.is_empty());
-        if !masked {
-            // Blocked batch scans per segment, then a per-query merge.
-            let mut per_segment = Vec::with_capacity(self.segments.len());
-            for seg in &self.segments {
-                let found = match want {
-                    Want::Nearest(k) => scan::knn_batch(seg.view()?, queries, k, &self.options)?,
-                    Want::Within(r) => scan::range_batch(seg.view()?, queries, r, &self.options)?,
-                };
-                let ids = seg.segment.ids();
-                per_segment.push(found.iter().map(|n| to_hits(ids, n)).collect::<Vec<_>>());
-            }
-            if per_segment.len() == 1 {
-                return Ok(per_segment.pop().unwrap_or_default());
-            }
-            let mut out: Vec<Vec<Vec<Hit>>> = vec![Vec::new(); queries.len()];
-            for seg_hits in per_segment {
-                for (q, hits) in seg_hits.into_iter().enumerate() {
-                    out[q].push(hits);
-                }
-            }
-            return Ok(out
-                .into_iter()
-                .map(|parts| merge_hits(parts, want))
-                .collect());
+        if queries.bits() != self.bits {
+            return Err(Error::DimensionMismatch {
+                what: "query code bits",
+                expected: self.bits,
+                found: queries.bits(),
+            });
         }
-        let w = queries.words_per_code();
-        let one = |q: &[u64]| self.search_one(q, want, allowed);
-        if self.options.single_threaded {
-            queries.as_words().chunks_exact(w).map(one).collect()
-        } else {
-            queries.as_words().par_chunks_exact(w).map(one).collect()
+        let opts = &self.options;
+        let mut per_run = self.search_runs(allowed, |chain, keep| match want {
+            Want::Nearest(k) => scan::knn_batch_chain(chain, queries, k, keep, opts),
+            Want::Within(r) => scan::range_batch_chain(chain, queries, r, keep, opts),
+        })?;
+        if per_run.len() <= 1 {
+            return Ok(per_run
+                .pop()
+                .unwrap_or_else(|| vec![Vec::new(); queries.len()]));
         }
+        let mut out: Vec<Vec<Vec<Hit>>> = vec![Vec::new(); queries.len()];
+        for run in per_run {
+            for (q, hits) in run.into_iter().enumerate() {
+                out[q].push(hits);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|parts| merge_hits(parts, want))
+            .collect())
     }
 
     /// The `k` live rows nearest to `query` (`bits.div_ceil(64)` words).
@@ -827,16 +732,6 @@ impl Index {
     ) -> Result<Vec<Vec<Hit>>> {
         self.search_many(queries, Want::Within(radius), allowed)
     }
-}
-
-fn to_hits(ids: &[u64], neighbors: &[Neighbor]) -> Vec<Hit> {
-    neighbors
-        .iter()
-        .map(|n| Hit {
-            id: ids.get(n.row).copied().unwrap_or(u64::MAX),
-            distance: n.distance,
-        })
-        .collect()
 }
 
 fn merge_hits(parts: Vec<Vec<Hit>>, want: Want) -> Vec<Hit> {

@@ -5,7 +5,7 @@
 use crosscode::code::BinaryCodes;
 use crosscode::rng::Rng;
 use crosscode::scan::hamming::reference_distance;
-use crosscode::scan::{self, HammingKernel, Neighbor, SearchOptions};
+use crosscode::scan::{self, Chain, HammingKernel, Neighbor, RowFilter, SearchOptions};
 use proptest::prelude::*;
 
 /// Random codes; with `pool > 0`, rows are copies of `pool` random codes with a few bits
@@ -141,6 +141,61 @@ proptest! {
             let opts = SearchOptions::with_kernel(kernel);
             let got = scan::range_batch(db.view(), qs.view(), radius, &opts).unwrap();
             prop_assert_eq!(&got, &expect, "kernel {:?}", kernel);
+        }
+    }
+}
+
+/// Views of `db` cut at sorted `cuts` (empty parts allowed), chained.
+fn chain_at<'a>(db: &'a BinaryCodes, cuts: &[usize]) -> Chain<'a> {
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (db.len() + 1)).collect();
+    bounds.push(0);
+    bounds.push(db.len());
+    bounds.sort_unstable();
+    let parts = bounds
+        .windows(2)
+        .map(|w| db.view().slice(w[0], w[1]).unwrap())
+        .collect();
+    Chain::new(db.bits(), parts).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Chained views with a row filter give what brute force gives over the kept rows
+    /// of the concatenation.
+    #[test]
+    fn chained_filtered_searches_match_brute_force(
+        bits in bits_strategy(), n in 0usize..2500, nq in 0usize..12, k in 0usize..40,
+        cuts in proptest::collection::vec(any::<usize>(), 0..5), drop_every in 0usize..4,
+        radius in 0u32..60, pool in 0usize..3, seed in any::<u64>(),
+    ) {
+        let db = codes(bits, n, pool, seed);
+        let qs = codes(bits, nq, pool, seed ^ 11);
+        let chain = chain_at(&db, &cuts);
+        prop_assert_eq!(chain.len(), n);
+        let keep_row = |row: usize| drop_every == 0 || row % (drop_every + 1) != 0;
+        let keep: Option<RowFilter> = (drop_every > 0).then_some(&keep_row as RowFilter);
+        let kept = |q: &[u64]| -> Vec<Neighbor> {
+            brute_sorted(&db, q).into_iter().filter(|n| keep_row(n.row)).collect()
+        };
+        for kernel in fast_kernels() {
+            for single_threaded in [false, true] {
+                let opts = SearchOptions { kernel: Some(kernel), single_threaded };
+                let batch = scan::knn_batch_chain(&chain, qs.view(), k, keep, &opts).unwrap();
+                prop_assert_eq!(batch.len(), nq);
+                for (i, got) in batch.iter().enumerate() {
+                    let q = qs.row(i).unwrap();
+                    let mut expect = kept(q);
+                    let within: Vec<Neighbor> =
+                        expect.iter().copied().filter(|n| n.distance <= radius).collect();
+                    expect.truncate(k);
+                    prop_assert_eq!(got, &expect, "batch, kernel {:?}", kernel);
+                    let one = scan::knn_chain(&chain, q, k, keep, &opts).unwrap();
+                    prop_assert_eq!(&one, &expect, "single, kernel {:?}", kernel);
+                    let r = scan::range_chain(&chain, q, radius, keep, &opts).unwrap();
+                    prop_assert_eq!(&r, &within, "range, kernel {:?}", kernel);
+                }
+            }
         }
     }
 }

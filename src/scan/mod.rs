@@ -10,5 +10,8 @@ pub mod topk;
 
 pub use hamming::{DistanceSink, HammingKernel};
 pub use pq::{PqKernel, PqSearchOptions, ScoredNeighbor};
-pub use search::{SearchOptions, all_distances, knn, knn_batch, range, range_batch};
+pub use search::{
+    Chain, RowFilter, SearchOptions, all_distances, knn, knn_batch, knn_batch_chain, knn_chain,
+    range, range_batch, range_batch_chain, range_chain,
+};
 pub use topk::Neighbor;

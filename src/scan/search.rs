@@ -61,22 +61,137 @@ impl SearchOptions {
     }
 }
 
-fn check_query(db: &BinaryView<'_>, query: &[u64]) -> Result<()> {
-    if query.len() != db.words_per_code() {
+/// Views searched as one database: rows are numbered as if the views were concatenated
+/// in order (an index's segments, for example). Rows are offered to sinks in increasing
+/// order across views, so results tie-break by this concatenated row number.
+#[derive(Clone, Debug)]
+pub struct Chain<'a> {
+    bits: usize,
+    parts: Vec<BinaryView<'a>>,
+    /// First row of each part, then the total.
+    starts: Vec<usize>,
+}
+
+impl<'a> Chain<'a> {
+    /// Chains `parts`, each of codes of `bits` bits.
+    pub fn new(bits: usize, parts: Vec<BinaryView<'a>>) -> Result<Self> {
+        let mut starts = Vec::with_capacity(parts.len() + 1);
+        let mut total = 0usize;
+        for part in &parts {
+            if part.bits() != bits {
+                return Err(Error::DimensionMismatch {
+                    what: "code bits of a chained view",
+                    expected: bits,
+                    found: part.bits(),
+                });
+            }
+            starts.push(total);
+            total += part.len();
+        }
+        starts.push(total);
+        Ok(Chain {
+            bits,
+            parts,
+            starts,
+        })
+    }
+
+    /// Code length.
+    pub fn bits(&self) -> usize {
+        self.bits
+    }
+
+    /// Rows over all parts.
+    pub fn len(&self) -> usize {
+        self.starts.last().copied().unwrap_or(0)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The part holding chained row `row` and the row's number within it.
+    pub fn locate(&self, row: usize) -> Option<(usize, usize)> {
+        if row >= self.len() {
+            return None;
+        }
+        // The last part starting at or before `row` (parts may be empty).
+        let part = self.starts.partition_point(|&s| s <= row) - 1;
+        Some((part, row - self.starts[part]))
+    }
+
+    fn words_per_code(&self) -> usize {
+        self.bits.div_ceil(64)
+    }
+
+    /// The parts' pieces of rows `start..end`: (view, first local row, end local row,
+    /// chained number of the first row).
+    fn pieces(
+        &self,
+        start: usize,
+        end: usize,
+    ) -> impl Iterator<Item = (&BinaryView<'a>, usize, usize, usize)> + '_ {
+        self.parts
+            .iter()
+            .zip(&self.starts)
+            .filter_map(move |(view, &base)| {
+                let (lo, hi) = (start.max(base), end.min(base + view.len()));
+                (lo < hi).then_some((view, lo - base, hi - base, lo))
+            })
+    }
+}
+
+impl<'a> From<BinaryView<'a>> for Chain<'a> {
+    fn from(view: BinaryView<'a>) -> Self {
+        Chain {
+            bits: view.bits(),
+            starts: vec![0, view.len()],
+            parts: vec![view],
+        }
+    }
+}
+
+/// Which rows a search may return, by chained row number (deleted rows, a filter of
+/// allowed ids). Asked only for rows that would otherwise enter the results.
+pub type RowFilter<'f> = &'f (dyn Fn(usize) -> bool + Sync);
+
+/// Forwards to `inner` the offered rows that `keep` accepts.
+struct Kept<'f, S> {
+    inner: S,
+    keep: Option<RowFilter<'f>>,
+}
+
+impl<S: DistanceSink> DistanceSink for Kept<'_, S> {
+    #[inline]
+    fn bound(&self) -> u32 {
+        self.inner.bound()
+    }
+
+    #[inline]
+    fn offer(&mut self, row: usize, distance: u32) {
+        if distance < self.inner.bound() && self.keep.is_none_or(|keep| keep(row)) {
+            self.inner.offer(row, distance);
+        }
+    }
+}
+
+fn check_query(words_per_code: usize, query: &[u64]) -> Result<()> {
+    if query.len() != words_per_code {
         return Err(Error::DimensionMismatch {
             what: "query words (bits / 64, rounded up)",
-            expected: db.words_per_code(),
+            expected: words_per_code,
             found: query.len(),
         });
     }
     Ok(())
 }
 
-fn check_batch(db: &BinaryView<'_>, queries: &BinaryView<'_>) -> Result<()> {
-    if queries.bits() != db.bits() {
+fn check_batch(bits: usize, queries: &BinaryView<'_>) -> Result<()> {
+    if queries.bits() != bits {
         return Err(Error::DimensionMismatch {
             what: "query code bits",
-            expected: db.bits(),
+            expected: bits,
             found: queries.bits(),
         });
     }
@@ -90,17 +205,19 @@ fn row_chunks(n: usize, threads: usize) -> Vec<(usize, usize)> {
     (0..n).step_by(per).map(|s| (s, (s + per).min(n))).collect()
 }
 
-/// Scans rows `start..end` of `db` into `sink`.
+/// Scans chained rows `start..end` of `db` into `sink`, in row order.
 fn scan_rows<S: DistanceSink>(
     kernel: HammingKernel,
-    db: &BinaryView<'_>,
+    db: &Chain<'_>,
     query: &[u64],
     start: usize,
     end: usize,
     sink: &mut S,
 ) {
     let w = db.words_per_code();
-    kernel.scan(query, &db.as_words()[start * w..end * w], start, sink);
+    for (view, lo, hi, first) in db.pieces(start, end) {
+        kernel.scan(query, &view.as_words()[lo * w..hi * w], first, sink);
+    }
 }
 
 /// The `k` rows of `db` nearest to `query` (a row of `db.words_per_code()` words).
@@ -110,26 +227,36 @@ pub fn knn(
     k: usize,
     options: &SearchOptions,
 ) -> Result<Vec<Neighbor>> {
-    check_query(&db, query)?;
+    knn_chain(&Chain::from(db), query, k, None, options)
+}
+
+/// [`knn`] over chained views, returning only rows `keep` accepts.
+pub fn knn_chain(
+    db: &Chain<'_>,
+    query: &[u64],
+    k: usize,
+    keep: Option<RowFilter<'_>>,
+    options: &SearchOptions,
+) -> Result<Vec<Neighbor>> {
+    check_query(db.words_per_code(), query)?;
     let kernel = options.kernel()?;
     let max_d = db.bits() as u32;
-    let chunks = row_chunks(db.len(), options.threads());
     if k == 0 || db.is_empty() {
         return Ok(Vec::new());
     }
+    let scan = |(s, e): (usize, usize)| {
+        let mut top = Kept {
+            inner: TopK::new(k, max_d),
+            keep,
+        };
+        scan_rows(kernel, db, query, s, e, &mut top);
+        top.inner.into_sorted()
+    };
+    let chunks = row_chunks(db.len(), options.threads());
     if chunks.len() == 1 {
-        let mut top = TopK::new(k, max_d);
-        scan_rows(kernel, &db, query, 0, db.len(), &mut top);
-        return Ok(top.into_sorted());
+        return Ok(scan(chunks[0]));
     }
-    let parts = chunks
-        .into_par_iter()
-        .map(|(s, e)| {
-            let mut top = TopK::new(k, max_d);
-            scan_rows(kernel, &db, query, s, e, &mut top);
-            top.into_sorted()
-        })
-        .collect();
+    let parts = chunks.into_par_iter().map(scan).collect();
     Ok(merge_sorted(parts, k))
 }
 
@@ -140,14 +267,25 @@ pub fn knn_batch(
     k: usize,
     options: &SearchOptions,
 ) -> Result<Vec<Vec<Neighbor>>> {
-    check_batch(&db, &queries)?;
+    knn_batch_chain(&Chain::from(db), queries, k, None, options)
+}
+
+/// [`knn_batch`] over chained views, returning only rows `keep` accepts.
+pub fn knn_batch_chain(
+    db: &Chain<'_>,
+    queries: BinaryView<'_>,
+    k: usize,
+    keep: Option<RowFilter<'_>>,
+    options: &SearchOptions,
+) -> Result<Vec<Vec<Neighbor>>> {
+    check_batch(db.bits(), &queries)?;
     let kernel = options.kernel()?;
     let threads = options.threads();
     let nq = queries.len();
     if nq < threads {
         // Few queries: parallelism comes from splitting the rows of each scan.
         return (0..nq)
-            .map(|i| knn(db, queries.row(i).unwrap_or_default(), k, options))
+            .map(|i| knn_chain(db, queries.row(i).unwrap_or_default(), k, keep, options))
             .collect();
     }
     let max_d = db.bits() as u32;
@@ -156,7 +294,12 @@ pub fn knn_batch(
     let sliced_block_rows = ByteSlicedBlock::block_rows(db.bits() / 8);
     let per_task = nq.div_ceil(threads);
     let scan_group = |group: &[u64]| -> Vec<Vec<Neighbor>> {
-        let mut tops: Vec<TopK> = (0..group.len() / w).map(|_| TopK::new(k, max_d)).collect();
+        let mut tops: Vec<Kept<TopK>> = (0..group.len() / w)
+            .map(|_| Kept {
+                inner: TopK::new(k, max_d),
+                keep,
+            })
+            .collect();
         // Re-laying out a block costs about two scans of it: worth it for many queries.
         let prepare = ByteSlicedBlock::supported(kernel) && tops.len() >= MIN_QUERIES_TO_PREPARE;
         let mut block = ByteSlicedBlock::default();
@@ -166,21 +309,24 @@ pub fn knn_batch(
             block_rows
         };
         if k > 0 {
-            for start in (0..db.len()).step_by(step) {
-                let end = (start + step).min(db.len());
-                if prepare {
-                    block.fill(&db.as_words()[start * w..end * w], w, db.bits() / 8);
-                }
-                let direct_from = if prepare { start + block.rows() } else { start };
-                for (q, top) in group.chunks_exact(w).zip(&mut tops) {
+            for (view, _, n, base) in db.pieces(0, db.len()) {
+                for start in (0..n).step_by(step) {
+                    let end = (start + step).min(n);
                     if prepare {
-                        block.scan(kernel, q, start, top);
+                        block.fill(&view.as_words()[start * w..end * w], w, db.bits() / 8);
                     }
-                    scan_rows(kernel, &db, q, direct_from, end, top);
+                    let direct_from = if prepare { start + block.rows() } else { start };
+                    let direct = &view.as_words()[direct_from * w..end * w];
+                    for (q, top) in group.chunks_exact(w).zip(&mut tops) {
+                        if prepare {
+                            block.scan(kernel, q, base + start, top);
+                        }
+                        kernel.scan(q, direct, base + direct_from, top);
+                    }
                 }
             }
         }
-        tops.into_iter().map(TopK::into_sorted).collect()
+        tops.into_iter().map(|t| t.inner.into_sorted()).collect()
     };
     let words = queries.as_words();
     if threads == 1 {
@@ -197,14 +343,28 @@ pub fn range(
     radius: u32,
     options: &SearchOptions,
 ) -> Result<Vec<Neighbor>> {
-    check_query(&db, query)?;
+    range_chain(&Chain::from(db), query, radius, None, options)
+}
+
+/// [`range`] over chained views, returning only rows `keep` accepts.
+pub fn range_chain(
+    db: &Chain<'_>,
+    query: &[u64],
+    radius: u32,
+    keep: Option<RowFilter<'_>>,
+    options: &SearchOptions,
+) -> Result<Vec<Neighbor>> {
+    check_query(db.words_per_code(), query)?;
     let kernel = options.kernel()?;
     let parts: Vec<Vec<Neighbor>> = row_chunks(db.len(), options.threads())
         .into_par_iter()
         .map(|(s, e)| {
-            let mut within = WithinRadius::new(radius);
-            scan_rows(kernel, &db, query, s, e, &mut within);
-            within.found
+            let mut within = Kept {
+                inner: WithinRadius::new(radius),
+                keep,
+            };
+            scan_rows(kernel, db, query, s, e, &mut within);
+            within.inner.found
         })
         .collect();
     // Chunks come back in row order, so a stable sort by distance breaks ties by row.
@@ -220,25 +380,29 @@ pub fn range_batch(
     radius: u32,
     options: &SearchOptions,
 ) -> Result<Vec<Vec<Neighbor>>> {
-    check_batch(&db, &queries)?;
+    range_batch_chain(&Chain::from(db), queries, radius, None, options)
+}
+
+/// [`range_batch`] over chained views, returning only rows `keep` accepts.
+pub fn range_batch_chain(
+    db: &Chain<'_>,
+    queries: BinaryView<'_>,
+    radius: u32,
+    keep: Option<RowFilter<'_>>,
+    options: &SearchOptions,
+) -> Result<Vec<Vec<Neighbor>>> {
+    check_batch(db.bits(), &queries)?;
     options.kernel()?;
     let single = SearchOptions {
         single_threaded: true,
         ..*options
     };
-    let one = |q: &[u64]| range(db, q, radius, &single);
+    let one = |q: &[u64]| range_chain(db, q, radius, keep, &single);
+    let w = db.words_per_code();
     if options.threads() == 1 {
-        queries
-            .as_words()
-            .chunks_exact(db.words_per_code())
-            .map(one)
-            .collect()
+        queries.as_words().chunks_exact(w).map(one).collect()
     } else {
-        queries
-            .as_words()
-            .par_chunks_exact(db.words_per_code())
-            .map(one)
-            .collect()
+        queries.as_words().par_chunks_exact(w).map(one).collect()
     }
 }
 
@@ -248,7 +412,7 @@ pub fn all_distances(
     query: &[u64],
     options: &SearchOptions,
 ) -> Result<Vec<u32>> {
-    check_query(&db, query)?;
+    check_query(db.words_per_code(), query)?;
     let kernel = options.kernel()?;
     struct Every(Vec<u32>);
     impl DistanceSink for Every {
@@ -260,6 +424,6 @@ pub fn all_distances(
         }
     }
     let mut every = Every(Vec::with_capacity(db.len()));
-    scan_rows(kernel, &db, query, 0, db.len(), &mut every);
+    kernel.scan(query, db.as_words(), 0, &mut every);
     Ok(every.0)
 }

@@ -162,6 +162,28 @@ impl HammingKernel {
     }
 }
 
+/// Transposes an 8 × 8 byte matrix held as eight little-endian words: afterwards byte
+/// `r` of word `b` is what byte `b` of word `r` was. Three rounds of swapping
+/// off-diagonal bytes, pairs of bytes, then halves.
+#[inline]
+fn transpose_bytes_8x8(x: &mut [u64; 8]) {
+    for (shift, mask, pairs) in [
+        (
+            8,
+            0x00ff_00ff_00ff_00ff_u64,
+            [(0, 1), (2, 3), (4, 5), (6, 7)],
+        ),
+        (16, 0x0000_ffff_0000_ffff, [(0, 2), (1, 3), (4, 6), (5, 7)]),
+        (32, 0x0000_0000_ffff_ffff, [(0, 4), (1, 5), (2, 6), (3, 7)]),
+    ] {
+        for (i, j) in pairs {
+            let t = ((x[i] >> shift) ^ x[j]) & mask;
+            x[j] ^= t;
+            x[i] ^= t << shift;
+        }
+    }
+}
+
 /// 32 bytes aligned for whole-vector loads: one byte position of 32 rows, or a table.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(32))]
@@ -205,16 +227,24 @@ impl ByteSlicedBlock {
         let (w, p) = (words_per_code, bytes_per_code);
         self.words_per_code = w;
         self.bytes_per_code = p;
-        self.groups = codes.len() / w / 32;
+        self.groups = codes.len() / w.max(1) / 32;
         self.lanes.clear();
         self.lanes.resize(self.groups * 2 * p, Lane32::default());
+        const LO: u64 = 0x0f0f_0f0f_0f0f_0f0f;
         for (g, out) in self.lanes.chunks_exact_mut(2 * p).enumerate() {
-            for r in 0..32 {
-                let row = &codes[(32 * g + r) * w..(32 * g + r + 1) * w];
-                for b in 0..p {
-                    let byte = (row[b / 8] >> (8 * (b % 8))) as u8;
-                    out[2 * b].0[r] = byte & 0x0f;
-                    out[2 * b + 1].0[r] = byte >> 4;
+            // Eight rows by eight bytes at a time: transpose so that word `b` holds
+            // byte `b` of the eight rows, then split nibbles eight rows per store.
+            for s in 0..4 {
+                let first = 32 * g + 8 * s;
+                for j in 0..w {
+                    let mut x: [u64; 8] = std::array::from_fn(|r| codes[(first + r) * w + j]);
+                    transpose_bytes_8x8(&mut x);
+                    for (b, word) in x.iter().enumerate().take(p.saturating_sub(8 * j)) {
+                        let pos = 2 * (8 * j + b);
+                        out[pos].0[8 * s..8 * s + 8].copy_from_slice(&(word & LO).to_le_bytes());
+                        out[pos + 1].0[8 * s..8 * s + 8]
+                            .copy_from_slice(&((word >> 4) & LO).to_le_bytes());
+                    }
                 }
             }
         }
@@ -308,6 +338,30 @@ mod tests {
         ));
         assert!(HammingKernel::Scalar.is_available());
         assert!(HammingKernel::detect().is_available());
+    }
+
+    #[test]
+    fn byte_sliced_layout_is_rows_by_nibble() {
+        // The definition, byte by byte: lane 2b of group g holds the low nibbles of
+        // byte b of rows 32g..32g+32, lane 2b+1 their high nibbles.
+        let mut rng = crate::rng::Rng::new(9);
+        for bits in [8usize, 24, 64, 72, 136, 512] {
+            let (w, p) = (bits.div_ceil(64), bits / 8);
+            let codes = crate::code::BinaryCodes::random(bits, 32 * 3 + 5, rng.next_u64()).unwrap();
+            let mut block = ByteSlicedBlock::default();
+            block.fill(codes.as_words(), w, p);
+            assert_eq!(block.lanes.len(), 3 * 2 * p);
+            let bytes = codes.to_packed();
+            for g in 0..3 {
+                for b in 0..p {
+                    for r in 0..32 {
+                        let byte = bytes[(32 * g + r) * p + b];
+                        assert_eq!(block.lanes[g * 2 * p + 2 * b].0[r], byte & 0x0f);
+                        assert_eq!(block.lanes[g * 2 * p + 2 * b + 1].0[r], byte >> 4);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
