@@ -173,7 +173,7 @@ proptest! {
         let qs = codes(bits, nq, pool, seed ^ 11);
         let chain = chain_at(&db, &cuts);
         prop_assert_eq!(chain.len(), n);
-        let keep_row = |row: usize| drop_every == 0 || row % (drop_every + 1) != 0;
+        let keep_row = |row: usize| drop_every == 0 || !row.is_multiple_of(drop_every + 1);
         let keep: Option<RowFilter> = (drop_every > 0).then_some(&keep_row as RowFilter);
         let kept = |q: &[u64]| -> Vec<Neighbor> {
             brute_sorted(&db, q).into_iter().filter(|n| keep_row(n.row)).collect()
