@@ -303,6 +303,13 @@ pub fn knn_batch_chain(
         // Re-laying out a block costs about two scans of it: worth it for many queries.
         let prepare = ByteSlicedBlock::supported(kernel) && tops.len() >= MIN_QUERIES_TO_PREPARE;
         let mut block = ByteSlicedBlock::default();
+        let p = db.bits() / 8;
+        let mut nibbles = Vec::new();
+        if prepare {
+            for q in group.chunks_exact(w) {
+                ByteSlicedBlock::query_nibbles(q, p, &mut nibbles);
+            }
+        }
         let step = if prepare {
             sliced_block_rows
         } else {
@@ -313,13 +320,14 @@ pub fn knn_batch_chain(
                 for start in (0..n).step_by(step) {
                     let end = (start + step).min(n);
                     if prepare {
-                        block.fill(&view.as_words()[start * w..end * w], w, db.bits() / 8);
+                        block.fill(&view.as_words()[start * w..end * w], w, p);
                     }
                     let direct_from = if prepare { start + block.rows() } else { start };
                     let direct = &view.as_words()[direct_from * w..end * w];
-                    for (q, top) in group.chunks_exact(w).zip(&mut tops) {
+                    for (i, (q, top)) in group.chunks_exact(w).zip(&mut tops).enumerate() {
                         if prepare {
-                            block.scan(kernel, q, base + start, top);
+                            let nib = &nibbles[2 * p * i..2 * p * (i + 1)];
+                            block.scan(kernel, q, nib, base + start, top);
                         }
                         kernel.scan(q, direct, base + direct_from, top);
                     }

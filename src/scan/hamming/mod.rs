@@ -191,8 +191,9 @@ pub(crate) struct Lane32(pub(crate) [u8; 32]);
 
 /// A block of codes re-laid out once so that many queries can scan it fast: rows in
 /// groups of 32, and per group and byte position, the 32 rows' low nibbles then their
-/// high nibbles. A query turns into two 16-entry tables per byte position (popcount of
-/// nibble xor query nibble), so a scan is table lookups and adds, one row per byte lane.
+/// high nibbles. A query's nibble at each byte position picks one of 16 fixed lookup
+/// tables (popcount of row nibble xor query nibble), so a scan is table lookups and adds,
+/// one row per byte lane.
 ///
 /// Used by batched searches with the AVX2 kernel, where the re-layout (about the cost of
 /// two scans) is shared by many queries. The last `len() % 32` rows are not in the
@@ -203,7 +204,6 @@ pub(crate) struct ByteSlicedBlock {
     bytes_per_code: usize,
     groups: usize,
     lanes: Vec<Lane32>,
-    tables: Vec<Lane32>,
 }
 
 impl ByteSlicedBlock {
@@ -213,11 +213,11 @@ impl ByteSlicedBlock {
     }
 
     /// Rows per block for codes of `bytes_per_code` bytes: the block (two bytes per code
-    /// byte) and one query's tables (64 bytes per code byte) fit in 24 KiB of the L1
-    /// cache, at least 128 rows so the tables are shared by enough rows.
+    /// byte) fits in 24 KiB of the L1 cache, beside the 512 bytes of lookup tables; at
+    /// least 128 rows so that per-block work is shared by enough rows.
     pub(crate) fn block_rows(bytes_per_code: usize) -> usize {
         const L1_BUDGET: usize = 24 * 1024;
-        let rows = L1_BUDGET.saturating_sub(64 * bytes_per_code) / (2 * bytes_per_code.max(1));
+        let rows = L1_BUDGET / (2 * bytes_per_code.max(1));
         rows.max(128) / 32 * 32
     }
 
@@ -255,28 +255,37 @@ impl ByteSlicedBlock {
         32 * self.groups
     }
 
-    /// Scans the block (rows numbered from `first_row`) against `query`.
+    /// Appends the lookup-table choice of `query` for this layout: the low then the high
+    /// nibble of each of its first `bytes_per_code` bytes. Computed once per query and
+    /// passed to every [`scan`](Self::scan) of that query.
+    pub(crate) fn query_nibbles(query: &[u64], bytes_per_code: usize, out: &mut Vec<u8>) {
+        for b in 0..bytes_per_code.min(8 * query.len()) {
+            let byte = (query[b / 8] >> (8 * (b % 8))) as u8;
+            out.push(byte & 0x0f);
+            out.push(byte >> 4);
+        }
+    }
+
+    /// Scans the block (rows numbered from `first_row`) against `query`, whose
+    /// [`query_nibbles`](Self::query_nibbles) are `nibbles`.
     pub(crate) fn scan<S: DistanceSink>(
-        &mut self,
+        &self,
         kernel: HammingKernel,
         query: &[u64],
+        nibbles: &[u8],
         first_row: usize,
         sink: &mut S,
     ) {
-        if query.len() != self.words_per_code {
+        if query.len() != self.words_per_code || nibbles.len() != 2 * self.bytes_per_code {
             debug_assert!(false, "query length differs from the block's");
             return;
         }
         #[cfg(target_arch = "x86_64")]
-        if kernel == HammingKernel::Avx2 && kernel.is_available() {
-            self.tables
-                .resize(2 * self.bytes_per_code, Lane32::default());
-            // SAFETY: AVX2 is available (checked). `tables` holds two entries per byte
-            // position and `lanes` two per byte position per group, by construction.
-            unsafe {
-                x86_avx2::query_nibble_tables(query, &mut self.tables);
-                x86_avx2::scan_byte_sliced(&self.tables, &self.lanes, first_row, sink);
-            }
+        if kernel == HammingKernel::Avx2 && kernel.is_available() && !nibbles.is_empty() {
+            // SAFETY: AVX2 is available (checked). `nibbles` holds two entries per byte
+            // position (checked) and `lanes` two per byte position per group, by
+            // construction.
+            unsafe { x86_avx2::scan_byte_sliced(nibbles, &self.lanes, first_row, sink) }
             return;
         }
         // No byte-sliced kernel for this CPU: undo the layout row by row.
@@ -377,6 +386,8 @@ mod tests {
             let mut block = ByteSlicedBlock::default();
             block.fill(codes.as_words(), w, bits / 8);
             assert_eq!(block.rows(), 160);
+            let mut nibbles = Vec::new();
+            ByteSlicedBlock::query_nibbles(query, bits / 8, &mut nibbles);
             let expect: Vec<(usize, u32)> = (0..160)
                 .map(|r| (100 + r, scalar::distance(query, codes.row(r).unwrap())))
                 .collect();
@@ -388,12 +399,12 @@ mod tests {
                     bound: u32::MAX,
                     got: vec![],
                 };
-                block.scan(kernel, query, 100, &mut all);
+                block.scan(kernel, query, &nibbles, 100, &mut all);
                 assert_eq!(all.got, expect, "bits {bits} kernel {kernel:?}");
                 // A bound in the middle of the distribution: only rows below it.
                 let bound = bits as u32 / 2;
                 let mut some = Collect { bound, got: vec![] };
-                block.scan(kernel, query, 100, &mut some);
+                block.scan(kernel, query, &nibbles, 100, &mut some);
                 let below: Vec<(usize, u32)> =
                     expect.iter().copied().filter(|e| e.1 < bound).collect();
                 assert_eq!(some.got, below, "bits {bits} kernel {kernel:?}");
@@ -411,6 +422,8 @@ mod tests {
             let zero = vec![0u64; w];
             let mut block = ByteSlicedBlock::default();
             block.fill(ones.as_words(), w, bits / 8);
+            let mut nibbles = Vec::new();
+            ByteSlicedBlock::query_nibbles(&zero, bits / 8, &mut nibbles);
             for kernel in [HammingKernel::Avx2, HammingKernel::Portable] {
                 if !kernel.is_available() {
                     continue;
@@ -419,7 +432,7 @@ mod tests {
                     bound: u32::MAX,
                     got: vec![],
                 };
-                block.scan(kernel, &zero, 0, &mut all);
+                block.scan(kernel, &zero, &nibbles, 0, &mut all);
                 let expect: Vec<(usize, u32)> = (0..64).map(|r| (r, bits as u32)).collect();
                 assert_eq!(all.got, expect, "bits {bits} kernel {kernel:?}");
             }

@@ -307,36 +307,22 @@ unsafe fn scan_rows4_dynamic<S: DistanceSink>(
     }
 }
 
-/// Fills `tables` with two 16-entry lookup tables per byte position of `query` (each
-/// duplicated into both 128-bit halves): entry `n` of table `2b` is the popcount of
-/// `n ^ (low nibble of byte b)`, of table `2b + 1` the same for the high nibble.
-///
-/// # Safety
-/// The CPU must support AVX2; `tables.len() <= 16 * query.len()` (two per byte).
-#[target_feature(enable = "avx2")]
-pub(super) unsafe fn query_nibble_tables(query: &[u64], tables: &mut [Lane32]) {
-    // SAFETY: AVX2 is enabled here; every store is to an aligned, in-bounds Lane32.
-    unsafe {
-        let lut = nibble_lut();
-        let iota = _mm256_setr_epi8(
-            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-            11, 12, 13, 14, 15,
-        );
-        for (b, pair) in tables.chunks_exact_mut(2).enumerate() {
-            let byte = (query[b / 8] >> (8 * (b % 8))) as u8;
-            let lo = _mm256_shuffle_epi8(
-                lut,
-                _mm256_xor_si256(iota, _mm256_set1_epi8((byte & 0x0f) as i8)),
-            );
-            let hi = _mm256_shuffle_epi8(
-                lut,
-                _mm256_xor_si256(iota, _mm256_set1_epi8((byte >> 4) as i8)),
-            );
-            _mm256_store_si256(pair[0].0.as_mut_ptr() as *mut __m256i, lo);
-            _mm256_store_si256(pair[1].0.as_mut_ptr() as *mut __m256i, hi);
+/// The 16 nibble tables, each duplicated into both 128-bit halves for `vpshufb`:
+/// entry `n` of table `v` is the popcount of `n ^ v`. A query's byte position with
+/// nibble `v` looks its rows' nibbles up in table `v`.
+static NIBBLE_XOR_POPCOUNT: [Lane32; 16] = {
+    let mut tables = [Lane32([0; 32]); 16];
+    let mut v = 0;
+    while v < 16 {
+        let mut n = 0;
+        while n < 32 {
+            tables[v].0[n] = ((n as u32 % 16) ^ v as u32).count_ones() as u8;
+            n += 1;
         }
+        v += 1;
     }
-}
+    tables
+};
 
 /// Loads an aligned 32-byte lane.
 ///
@@ -349,20 +335,21 @@ unsafe fn load_lane(lane: *const Lane32) -> __m256i {
 }
 
 /// Scans the groups of a byte-sliced block: `lanes` holds, per group of 32 rows and per
-/// byte position, the rows' low then high nibbles; `tables` the query's two tables per
-/// byte position. Four groups share each table load.
+/// byte position, the rows' low then high nibbles; `nibbles` the query's low and high
+/// nibble per byte position, which pick the lookup tables. Up to four groups share each
+/// table load.
 ///
 /// # Safety
-/// The CPU must support AVX2; `lanes.len()` is a multiple of `tables.len()`, which is
+/// The CPU must support AVX2; `lanes.len()` is a multiple of `nibbles.len()`, which is
 /// even and non-zero.
 #[target_feature(enable = "avx2,popcnt")]
 pub(super) unsafe fn scan_byte_sliced<S: DistanceSink>(
-    tables: &[Lane32],
+    nibbles: &[u8],
     lanes: &[Lane32],
     first_row: usize,
     sink: &mut S,
 ) {
-    let per_group = tables.len();
+    let per_group = nibbles.len();
     let groups = lanes.len() / per_group;
     let mut bound = sink.bound();
     // SAFETY: AVX2 is enabled here; each call reads G whole groups starting at group g,
@@ -370,17 +357,18 @@ pub(super) unsafe fn scan_byte_sliced<S: DistanceSink>(
     unsafe {
         let mut bound_v = _mm256_set1_epi16(bound.min(i16::MAX as u32) as i16);
         let mut g = 0;
-        while g + 4 <= groups {
-            let d = sliced_distances::<4>(tables, lanes.as_ptr().add(g * per_group));
-            for (i, &di) in d.iter().enumerate() {
-                check_sliced_group(di, first_row + 32 * (g + i), &mut bound, &mut bound_v, sink);
+        while g < groups {
+            let at = lanes.as_ptr().add(g * per_group);
+            let first = first_row + 32 * g;
+            let (b, bv) = (&mut bound, &mut bound_v);
+            // (No closure here: closures do not inherit the AVX2 target feature.)
+            match groups - g {
+                1 => check_sliced_groups(&sliced_distances::<1>(nibbles, at), first, b, bv, sink),
+                2 => check_sliced_groups(&sliced_distances::<2>(nibbles, at), first, b, bv, sink),
+                3 => check_sliced_groups(&sliced_distances::<3>(nibbles, at), first, b, bv, sink),
+                _ => check_sliced_groups(&sliced_distances::<4>(nibbles, at), first, b, bv, sink),
             }
             g += 4;
-        }
-        while g < groups {
-            let [d] = sliced_distances::<1>(tables, lanes.as_ptr().add(g * per_group));
-            check_sliced_group(d, first_row + 32 * g, &mut bound, &mut bound_v, sink);
-            g += 1;
         }
     }
 }
@@ -389,32 +377,31 @@ pub(super) unsafe fn scan_byte_sliced<S: DistanceSink>(
 /// vectors (rows 0-7 and 16-23, rows 8-15 and 24-31).
 ///
 /// # Safety
-/// AVX2 must be enabled in the caller; `lanes` points at `G * tables.len()` readable
+/// AVX2 must be enabled in the caller; `lanes` points at `G * nibbles.len()` readable
 /// lanes.
 #[inline(always)]
 unsafe fn sliced_distances<const G: usize>(
-    tables: &[Lane32],
+    nibbles: &[u8],
     lanes: *const Lane32,
 ) -> [(__m256i, __m256i); G] {
-    let per_group = tables.len();
+    let per_group = nibbles.len();
+    let table = |n: u8| &NIBBLE_XOR_POPCOUNT[(n & 15) as usize] as *const Lane32;
     // SAFETY: AVX2 is enabled (contract); t + 1 < per_group, so every lane read is
-    // inside the G groups the caller vouches for, and every table read inside `tables`.
+    // inside the G groups the caller vouches for; tables are indexed below 16.
     unsafe {
         let zero = _mm256_setzero_si256();
         let mut out = [(zero, zero); G];
         // Each byte position adds at most 8 per row: flush the u8 sums every 31
         // positions (62 tables).
-        let mut start = 0;
-        while start < per_group {
-            let end = (start + 62).min(per_group);
+        for (c, chunk) in nibbles.chunks(62).enumerate() {
             // Two accumulators per group (low-nibble and high-nibble counts) keep the
             // dependency chains one add long.
             let mut acc_lo = [zero; G];
             let mut acc_hi = [zero; G];
-            let mut t = start;
-            while t < end {
-                let tl = load_lane(tables.as_ptr().add(t));
-                let th = load_lane(tables.as_ptr().add(t + 1));
+            for (j, pair) in chunk.chunks_exact(2).enumerate() {
+                let t = 62 * c + 2 * j;
+                let tl = load_lane(table(pair[0]));
+                let th = load_lane(table(pair[1]));
                 for i in 0..G {
                     let base = lanes.add(i * per_group + t);
                     acc_lo[i] =
@@ -422,7 +409,6 @@ unsafe fn sliced_distances<const G: usize>(
                     acc_hi[i] =
                         _mm256_add_epi8(acc_hi[i], _mm256_shuffle_epi8(th, load_lane(base.add(1))));
                 }
-                t += 2;
             }
             for i in 0..G {
                 // Each accumulator is at most 4 * 31 = 124 per byte: their sum fits a u8.
@@ -430,9 +416,26 @@ unsafe fn sliced_distances<const G: usize>(
                 out[i].0 = _mm256_add_epi16(out[i].0, _mm256_unpacklo_epi8(sum, zero));
                 out[i].1 = _mm256_add_epi16(out[i].1, _mm256_unpackhi_epi8(sum, zero));
             }
-            start = end;
         }
         out
+    }
+}
+
+/// Offers the rows of consecutive 32-row groups below the bound, in row order.
+///
+/// # Safety
+/// AVX2 must be enabled in the caller.
+#[inline(always)]
+unsafe fn check_sliced_groups<S: DistanceSink>(
+    distances: &[(__m256i, __m256i)],
+    first: usize,
+    bound: &mut u32,
+    bound_v: &mut __m256i,
+    sink: &mut S,
+) {
+    for (i, &d) in distances.iter().enumerate() {
+        // SAFETY: AVX2 is enabled (contract).
+        unsafe { check_sliced_group(d, first + 32 * i, bound, bound_v, sink) };
     }
 }
 
