@@ -334,108 +334,154 @@ unsafe fn load_lane(lane: *const Lane32) -> __m256i {
     unsafe { _mm256_load_si256(lane as *const __m256i) }
 }
 
-/// Scans the groups of a byte-sliced block: `lanes` holds, per group of 32 rows and per
-/// byte position, the rows' low then high nibbles; `nibbles` the query's low and high
-/// nibble per byte position, which pick the lookup tables. Up to four groups share each
-/// table load.
+/// Scans the groups of a byte-sliced block for `Q` queries at once: `lanes` holds, per
+/// group of 32 rows and per byte position, the rows' low then high nibbles; `nibbles[q]`
+/// query `q`'s low and high nibble per byte position, which pick its lookup tables.
+/// Up to four groups share each table load, and the `Q` queries share each lane load.
 ///
 /// # Safety
-/// The CPU must support AVX2; `lanes.len()` is a multiple of `nibbles.len()`, which is
-/// even and non-zero.
+/// The CPU must support AVX2; every `nibbles[q]` has the same even, non-zero length, and
+/// `lanes.len()` is a multiple of it.
 #[target_feature(enable = "avx2,popcnt")]
-pub(super) unsafe fn scan_byte_sliced<S: DistanceSink>(
-    nibbles: &[u8],
+pub(super) unsafe fn scan_byte_sliced<S: DistanceSink, const Q: usize>(
+    nibbles: [&[u8]; Q],
     lanes: &[Lane32],
     first_row: usize,
-    sink: &mut S,
+    mut sinks: [&mut S; Q],
 ) {
-    let per_group = nibbles.len();
+    let per_group = nibbles[0].len();
     let groups = lanes.len() / per_group;
-    let mut bound = sink.bound();
+    let mut bounds = sinks.each_ref().map(|s| s.bound());
     // SAFETY: AVX2 is enabled here; each call reads G whole groups starting at group g,
     // and g + G <= groups.
     unsafe {
-        let mut bound_v = _mm256_set1_epi16(bound.min(i16::MAX as u32) as i16);
+        let mut bound_v = bounds.map(|b| _mm256_set1_epi16(b.min(i16::MAX as u32) as i16));
         let mut g = 0;
         while g < groups {
             let at = lanes.as_ptr().add(g * per_group);
             let first = first_row + 32 * g;
-            let (b, bv) = (&mut bound, &mut bound_v);
             // (No closure here: closures do not inherit the AVX2 target feature.)
             match groups - g {
-                1 => check_sliced_groups(&sliced_distances::<1>(nibbles, at), first, b, bv, sink),
-                2 => check_sliced_groups(&sliced_distances::<2>(nibbles, at), first, b, bv, sink),
-                3 => check_sliced_groups(&sliced_distances::<3>(nibbles, at), first, b, bv, sink),
-                _ => check_sliced_groups(&sliced_distances::<4>(nibbles, at), first, b, bv, sink),
+                1 => check_sliced::<S, 1, Q>(
+                    sliced_distances::<1, Q>(nibbles, at),
+                    first,
+                    &mut bounds,
+                    &mut bound_v,
+                    &mut sinks,
+                ),
+                2 => check_sliced::<S, 2, Q>(
+                    sliced_distances::<2, Q>(nibbles, at),
+                    first,
+                    &mut bounds,
+                    &mut bound_v,
+                    &mut sinks,
+                ),
+                3 => check_sliced::<S, 3, Q>(
+                    sliced_distances::<3, Q>(nibbles, at),
+                    first,
+                    &mut bounds,
+                    &mut bound_v,
+                    &mut sinks,
+                ),
+                _ => check_sliced::<S, 4, Q>(
+                    sliced_distances::<4, Q>(nibbles, at),
+                    first,
+                    &mut bounds,
+                    &mut bound_v,
+                    &mut sinks,
+                ),
             }
             g += 4;
         }
     }
 }
 
-/// Distances of `G` consecutive groups starting at `lanes`, each as a pair of `u16`
-/// vectors (rows 0-7 and 16-23, rows 8-15 and 24-31).
+/// Distances of `G` consecutive groups starting at `lanes` for each of `Q` queries, each
+/// as a pair of `u16` vectors (rows 0-7 and 16-23, rows 8-15 and 24-31).
 ///
 /// # Safety
-/// AVX2 must be enabled in the caller; `lanes` points at `G * nibbles.len()` readable
-/// lanes.
+/// AVX2 must be enabled in the caller; `lanes` points at `G * nibbles[0].len()`
+/// readable lanes; every `nibbles[q]` has the same even length.
 #[inline(always)]
-unsafe fn sliced_distances<const G: usize>(
-    nibbles: &[u8],
+unsafe fn sliced_distances<const G: usize, const Q: usize>(
+    nibbles: [&[u8]; Q],
     lanes: *const Lane32,
-) -> [(__m256i, __m256i); G] {
-    let per_group = nibbles.len();
+) -> [[(__m256i, __m256i); G]; Q] {
+    let per_group = nibbles[0].len();
     let table = |n: u8| &NIBBLE_XOR_POPCOUNT[(n & 15) as usize] as *const Lane32;
     // SAFETY: AVX2 is enabled (contract); t + 1 < per_group, so every lane read is
     // inside the G groups the caller vouches for; tables are indexed below 16.
     unsafe {
         let zero = _mm256_setzero_si256();
-        let mut out = [(zero, zero); G];
+        let mut out = [[(zero, zero); G]; Q];
         // Each byte position adds at most 8 per row: flush the u8 sums every 31
-        // positions (62 tables).
-        for (c, chunk) in nibbles.chunks(62).enumerate() {
-            // Two accumulators per group (low-nibble and high-nibble counts) keep the
-            // dependency chains one add long.
-            let mut acc_lo = [zero; G];
-            let mut acc_hi = [zero; G];
-            for (j, pair) in chunk.chunks_exact(2).enumerate() {
-                let t = 62 * c + 2 * j;
-                let tl = load_lane(table(pair[0]));
-                let th = load_lane(table(pair[1]));
+        // positions (62 nibble tables).
+        let mut start = 0;
+        while start < per_group {
+            let end = (start + 62).min(per_group);
+            let mut acc = [[zero; G]; Q];
+            let mut t = start;
+            while t < end {
+                let mut tl = [zero; Q];
+                let mut th = [zero; Q];
+                for q in 0..Q {
+                    let pair = nibbles[q].get_unchecked(t..t + 2);
+                    tl[q] = load_lane(table(pair[0]));
+                    th[q] = load_lane(table(pair[1]));
+                }
                 for i in 0..G {
                     let base = lanes.add(i * per_group + t);
-                    acc_lo[i] =
-                        _mm256_add_epi8(acc_lo[i], _mm256_shuffle_epi8(tl, load_lane(base)));
-                    acc_hi[i] =
-                        _mm256_add_epi8(acc_hi[i], _mm256_shuffle_epi8(th, load_lane(base.add(1))));
+                    let (lo, hi) = (load_lane(base), load_lane(base.add(1)));
+                    for q in 0..Q {
+                        let x = _mm256_add_epi8(
+                            _mm256_shuffle_epi8(tl[q], lo),
+                            _mm256_shuffle_epi8(th[q], hi),
+                        );
+                        acc[q][i] = _mm256_add_epi8(acc[q][i], x);
+                    }
+                }
+                t += 2;
+            }
+            for q in 0..Q {
+                for i in 0..G {
+                    // At most 8 * 31 = 248 per byte: no u8 overflow.
+                    out[q][i].0 =
+                        _mm256_add_epi16(out[q][i].0, _mm256_unpacklo_epi8(acc[q][i], zero));
+                    out[q][i].1 =
+                        _mm256_add_epi16(out[q][i].1, _mm256_unpackhi_epi8(acc[q][i], zero));
                 }
             }
-            for i in 0..G {
-                // Each accumulator is at most 4 * 31 = 124 per byte: their sum fits a u8.
-                let sum = _mm256_add_epi8(acc_lo[i], acc_hi[i]);
-                out[i].0 = _mm256_add_epi16(out[i].0, _mm256_unpacklo_epi8(sum, zero));
-                out[i].1 = _mm256_add_epi16(out[i].1, _mm256_unpackhi_epi8(sum, zero));
-            }
+            start = end;
         }
         out
     }
 }
 
-/// Offers the rows of consecutive 32-row groups below the bound, in row order.
+/// Offers each query's rows of `G` consecutive groups below its bound, in row order.
 ///
 /// # Safety
 /// AVX2 must be enabled in the caller.
 #[inline(always)]
-unsafe fn check_sliced_groups<S: DistanceSink>(
-    distances: &[(__m256i, __m256i)],
+unsafe fn check_sliced<S: DistanceSink, const G: usize, const Q: usize>(
+    distances: [[(__m256i, __m256i); G]; Q],
     first: usize,
-    bound: &mut u32,
-    bound_v: &mut __m256i,
-    sink: &mut S,
+    bounds: &mut [u32; Q],
+    bound_v: &mut [__m256i; Q],
+    sinks: &mut [&mut S; Q],
 ) {
-    for (i, &d) in distances.iter().enumerate() {
-        // SAFETY: AVX2 is enabled (contract).
-        unsafe { check_sliced_group(d, first + 32 * i, bound, bound_v, sink) };
+    for q in 0..Q {
+        for (i, &d) in distances[q].iter().enumerate() {
+            // SAFETY: AVX2 is enabled (contract).
+            unsafe {
+                check_sliced_group(
+                    d,
+                    first + 32 * i,
+                    &mut bounds[q],
+                    &mut bound_v[q],
+                    &mut *sinks[q],
+                )
+            };
+        }
     }
 }
 
