@@ -402,6 +402,8 @@ pub(super) unsafe fn scan_byte_sliced<S: DistanceSink, const Q: usize>(
 /// # Safety
 /// AVX2 must be enabled in the caller; `lanes` points at `G * nibbles[0].len()`
 /// readable lanes; every `nibbles[q]` has the same even length.
+// Index loops over the const-size register arrays read best here (they unroll fully).
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn sliced_distances<const G: usize, const Q: usize>(
     nibbles: [&[u8]; Q],
