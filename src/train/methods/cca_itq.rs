@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::train::data::{Modality, PairedDataset};
 use crate::train::methods::linear::{
-    ViewMaps, check_method, config_field, mat_block, sign_codes, take_mat,
+    ViewMaps, check_method, config_field, mat_block, matmul_seq, sign_codes, take_mat,
 };
 use crate::train::methods::{CcaHash, Side};
 use crate::train::model_file::{ModelFile, save_model};
@@ -107,13 +107,13 @@ pub fn itq_rotation(v: &Mat<f64>, iterations: usize, seed: u64) -> Result<(Mat<f
     let mut r = random_rotation(v.ncols(), seed)?;
     let mut history = Vec::with_capacity(2 * iterations);
     for _ in 0..iterations {
-        let y = v * &r;
+        let y = matmul_seq(v.as_ref(), r.as_ref());
         let b = signs(&y);
         history.push(quantisation_loss(&b, &y));
-        let m = b.transpose() * v;
+        let m = matmul_seq(b.transpose(), v.as_ref());
         let svd = m.thin_svd().map_err(svd_err)?;
         r = svd.V() * svd.U().transpose();
-        history.push(quantisation_loss(&b, &(v * &r)));
+        history.push(quantisation_loss(&b, &matmul_seq(v.as_ref(), r.as_ref())));
     }
     Ok((r, history))
 }
