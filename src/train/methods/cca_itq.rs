@@ -217,7 +217,12 @@ mod tests {
         let (r, hist) = itq_rotation(&v, 50, 5).unwrap();
         assert_eq!(hist.len(), 100);
         for w in hist.windows(2) {
-            assert!(w[1] <= w[0] * (1.0 + 1e-12), "loss rose: {} → {}", w[0], w[1]);
+            assert!(
+                w[1] <= w[0] * (1.0 + 1e-12),
+                "loss rose: {} → {}",
+                w[0],
+                w[1]
+            );
         }
         // ITQ reaches a local minimum, well below the random start but not below the
         // loss at the planted rotation (about n·c·σ²).
@@ -225,12 +230,19 @@ mod tests {
         assert!(last < 0.6 * hist[0], "{hist:?}");
         let yq = &v * &q;
         let at_q = quantisation_loss(&signs(&yq), &yq);
-        assert!(at_q < 1.5 * (n * c) as f64 * sigma * sigma && at_q <= last, "{at_q} {last}");
+        assert!(
+            at_q < 1.5 * (n * c) as f64 * sigma * sigma && at_q <= last,
+            "{at_q} {last}"
+        );
         let rtr = r.transpose() * &r;
         for i in 0..c {
             for j in 0..c {
                 let e = if i == j { 1.0 } else { 0.0 };
-                assert!((rtr[(i, j)] - e).abs() < 1e-10, "RᵀR[{i},{j}] = {}", rtr[(i, j)]);
+                assert!(
+                    (rtr[(i, j)] - e).abs() < 1e-10,
+                    "RᵀR[{i},{j}] = {}",
+                    rtr[(i, j)]
+                );
             }
         }
         // The reported loss is the real one: recompute at the end from scratch.
@@ -243,7 +255,10 @@ mod tests {
         assert!(direct <= hist[hist.len() - 1] * (1.0 + 1e-12));
         // Seeded: the same seed gives the same rotation, another seed another start.
         assert_eq!(itq_rotation(&v, 50, 5).unwrap().0, r);
-        assert_ne!(random_rotation(c, 5).unwrap(), random_rotation(c, 6).unwrap());
+        assert_ne!(
+            random_rotation(c, 5).unwrap(),
+            random_rotation(c, 6).unwrap()
+        );
     }
 
     #[test]

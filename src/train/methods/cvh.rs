@@ -121,7 +121,8 @@ pub fn solve_cvh(xa: &Mat<f64>, xb: &Mat<f64>, bits: usize, reg: f64) -> Result<
         Mat::from_fn(c.nrows(), c.ncols(), |i, j| c[(i, j)] * scale)
     };
     let (mut caa, mut cbb, cab) = (cov(xa, xa), cov(xb, xb), cov(xa, xb));
-    let trace: f64 = (0..da).map(|i| caa[(i, i)]).sum::<f64>() + (0..db).map(|i| cbb[(i, i)]).sum::<f64>();
+    let trace: f64 =
+        (0..da).map(|i| caa[(i, i)]).sum::<f64>() + (0..db).map(|i| cbb[(i, i)]).sum::<f64>();
     let ridge = reg * trace / (da + db) as f64 + 1e-12;
     for i in 0..da {
         caa[(i, i)] += ridge;
@@ -177,7 +178,9 @@ impl Cvh {
         let to_mat = |m: &Modality| -> Result<Mat<f64>> {
             let x = m.gather_global::<f32>(train)?;
             let d = x.cols();
-            Ok(Mat::from_fn(train.len(), d, |i, j| x.data()[i * d + j] as f64))
+            Ok(Mat::from_fn(train.len(), d, |i, j| {
+                x.data()[i * d + j] as f64
+            }))
         };
         let (xa, ma) = centre(&to_mat(&ds.a)?);
         let (xb, mb) = centre(&to_mat(&ds.b)?);
@@ -265,7 +268,11 @@ mod tests {
             for i in 0..k {
                 for j in 0..k {
                     let e = if i == j { 1.0 } else { 0.0 };
-                    assert!((c[(i, j)] - e).abs() < 1e-9, "k {k}: C[{i},{j}] = {}", c[(i, j)]);
+                    assert!(
+                        (c[(i, j)] - e).abs() < 1e-9,
+                        "k {k}: C[{i},{j}] = {}",
+                        c[(i, j)]
+                    );
                 }
             }
             // Objective tr(AᵀC_abB) equals half the sum of the kept eigenvalues.
@@ -286,7 +293,10 @@ mod tests {
                 let c1 = constraint(&s, &a1, &b1);
                 assert!((c1[(0, 0)] - 1.0).abs() < 1e-9);
                 let o = objective(&s, &a1, &b1);
-                assert!(o <= best + 1e-9, "random feasible {o} beats the solution {best}");
+                assert!(
+                    o <= best + 1e-9,
+                    "random feasible {o} beats the solution {best}"
+                );
                 best_random = best_random.max(o);
             }
             assert!(best_random > 0.9 * best, "k {k}: {best_random} vs {best}");

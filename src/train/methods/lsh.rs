@@ -170,10 +170,36 @@ mod tests {
         let b = Lsh::fit(&ds, &all, cfg(1)).unwrap();
         let c = Lsh::fit(&ds, &all, cfg(2)).unwrap();
         let ea = a.encode_modality(&ds.a, Side::A, &all).unwrap();
-        assert_eq!(ea.as_words(), b.encode_modality(&ds.a, Side::A, &all).unwrap().as_words());
-        assert_ne!(ea.as_words(), c.encode_modality(&ds.a, Side::A, &all).unwrap().as_words());
-        assert!(Lsh::fit(&ds, &all, LshConfig { cca_dims: Some(11), ..cfg(1) }).is_err());
-        assert!(Lsh::fit(&ds, &all, LshConfig { cca_dims: Some(0), ..cfg(1) }).is_err());
+        assert_eq!(
+            ea.as_words(),
+            b.encode_modality(&ds.a, Side::A, &all).unwrap().as_words()
+        );
+        assert_ne!(
+            ea.as_words(),
+            c.encode_modality(&ds.a, Side::A, &all).unwrap().as_words()
+        );
+        assert!(
+            Lsh::fit(
+                &ds,
+                &all,
+                LshConfig {
+                    cca_dims: Some(11),
+                    ..cfg(1)
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            Lsh::fit(
+                &ds,
+                &all,
+                LshConfig {
+                    cca_dims: Some(0),
+                    ..cfg(1)
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]

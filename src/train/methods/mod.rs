@@ -27,8 +27,8 @@ use crate::train::tensor::Tensor;
 pub use cca::CcaHash;
 pub use cca_itq::{CcaItq, CcaItqConfig};
 pub use cvh::{Cvh, CvhConfig};
-pub use lsh::{Lsh, LshConfig};
 pub use hugginghash::{EpochLog, HuggingHash, HuggingHashConfig, TrainLog};
+pub use lsh::{Lsh, LshConfig};
 
 /// Which modality of a pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
