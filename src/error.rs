@@ -97,6 +97,15 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// An unknown training method name (for example in `bench-quality --methods`).
+    #[error("unknown method `{name}` (known methods: {known})")]
+    UnknownMethod {
+        /// The name given.
+        name: String,
+        /// The accepted names, comma separated.
+        known: String,
+    },
+
     /// A file that is not what it claims to be: bad magic, a field out of range, a block
     /// past the end of the file, a misaligned block.
     #[error("corrupt {path}: {what}: expected {expected}, found {found}")]

@@ -2,8 +2,9 @@
 //! subcommand, one file each. `src/bin/crosscode.rs` only parses [`Cli`] and calls
 //! [`run`]. The index subcommands (`build`, `search`, `info`, `verify`, `delete`,
 //! `compact`) are gathered in [`StoreCommand`]; [`train`] holds `train`, `encode` and
-//! `eval`.
+//! `eval`; [`bench_quality`] compares the methods' retrieval quality.
 
+pub mod bench_quality;
 mod build;
 mod compact;
 mod delete;
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+pub use bench_quality::BenchQualityArgs;
 pub use build::BuildArgs;
 pub use compact::CompactArgs;
 pub use delete::DeleteArgs;
@@ -50,6 +52,10 @@ pub enum Command {
     Encode(train::EncodeArgs),
     /// Evaluate query codes against database codes (labels or pairs); JSON + SVG.
     Eval(train::EvalArgs),
+    /// Train every method at several code lengths on mfeat and bible and write a
+    /// Markdown table of retrieval quality with PR-curve SVGs.
+    #[command(after_help = bench_quality::EXAMPLES)]
+    BenchQuality(BenchQualityArgs),
 }
 
 /// Runs a parsed command line.
@@ -60,6 +66,11 @@ pub fn run(cli: Cli) -> std::result::Result<(), Box<dyn std::error::Error>> {
         Command::Train(a) => Ok(train::train(*a)?),
         Command::Encode(a) => Ok(train::encode(a)?),
         Command::Eval(a) => Ok(train::eval(a)?),
+        Command::BenchQuality(a) => {
+            let md = bench_quality::bench_quality(&a)?;
+            println!("{}", md.display());
+            Ok(())
+        }
     }
 }
 

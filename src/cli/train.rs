@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::eval::{LabelReport, Labels, PairReport, evaluate_labels, evaluate_pairs, pr_curve_svg};
 use crate::train::data::{Modality, PairedDataset, Sequences, Split, load_labels, read_npy};
 use crate::train::methods::{
-    CcaHash, HashingMethod, HuggingHash, HuggingHashConfig, Side, TrainLog, load_any,
+    CcaHash, CcaItq, CcaItqConfig, Cvh, CvhConfig, HashingMethod, HuggingHash, HuggingHashConfig,
+    Lsh, LshConfig, Side, TrainLog, load_any,
 };
 
 /// Methods `train` knows.
@@ -21,6 +22,12 @@ pub enum Method {
     Hugginghash,
     /// sign(CCA) baseline.
     Cca,
+    /// CCA followed by iterative quantisation (ITQ rotation of the CCA space).
+    CcaItq,
+    /// Cross-view hashing (Kumar & Udupa 2011).
+    Cvh,
+    /// Gaussian random hyperplanes (LSH) on the CCA space.
+    Lsh,
 }
 
 /// Inputs of one modality.
@@ -130,7 +137,10 @@ pub struct TrainArgs {
     /// Token-encoder width (HuggingHash).
     #[arg(long, default_value_t = 512)]
     pub hidden: usize,
-    /// CCA ridge, relative to the mean variance.
+    /// ITQ iterations (cca-itq).
+    #[arg(long, default_value_t = 50)]
+    pub itq_iterations: usize,
+    /// CCA ridge, relative to the mean variance (cca, cca-itq, cvh, lsh).
     #[arg(long, default_value_t = 1e-3)]
     pub reg: f64,
     /// Seed for the split and the model.
@@ -255,6 +265,40 @@ pub fn train(a: TrainArgs) -> Result<()> {
             let c = CcaHash::fit(&ds, &split.train, a.bits, a.reg)?;
             c.save(&a.model)?;
             (Box::new(c) as Box<dyn HashingMethod>, None)
+        }
+        Method::CcaItq => {
+            let cfg = CcaItqConfig {
+                bits: a.bits,
+                reg: a.reg,
+                iterations: a.itq_iterations,
+                seed: a.seed,
+            };
+            let m = CcaItq::fit(&ds, &split.train, cfg)?;
+            m.save(&a.model)?;
+            (Box::new(m) as Box<dyn HashingMethod>, None)
+        }
+        Method::Cvh => {
+            let m = Cvh::fit(
+                &ds,
+                &split.train,
+                CvhConfig {
+                    bits: a.bits,
+                    reg: a.reg,
+                },
+            )?;
+            m.save(&a.model)?;
+            (Box::new(m) as Box<dyn HashingMethod>, None)
+        }
+        Method::Lsh => {
+            let cfg = LshConfig {
+                bits: a.bits,
+                reg: a.reg,
+                cca_dims: None,
+                seed: a.seed,
+            };
+            let m = Lsh::fit(&ds, &split.train, cfg)?;
+            m.save(&a.model)?;
+            (Box::new(m) as Box<dyn HashingMethod>, None)
         }
     };
     let fit_seconds = t0.elapsed().as_secs_f64();

@@ -109,6 +109,9 @@ impl NpyElement for f32 {
 impl NpyElement for i64 {
     const DESCR: &'static str = "<i8";
 }
+impl NpyElement for i32 {
+    const DESCR: &'static str = "<i4";
+}
 
 /// A `.npy` array read whole into memory: shape and elements in C order.
 #[derive(Clone, Debug)]

@@ -56,6 +56,17 @@ impl CcaHash {
     /// Fits on the `train` items; both modalities need global vectors.
     pub fn fit(ds: &PairedDataset, train: &[usize], bits: usize, reg: f64) -> Result<Self> {
         crate::code::binary::words_for_bits(bits)?;
+        Self::fit_space(ds, train, bits, reg)
+    }
+
+    /// [`CcaHash::fit`] keeping `bits` canonical directions without requiring `bits` to
+    /// be a code length: the CCA space of the baselines that build on it (LSH).
+    pub(crate) fn fit_space(
+        ds: &PairedDataset,
+        train: &[usize],
+        bits: usize,
+        reg: f64,
+    ) -> Result<Self> {
         let xa: Tensor<f32> = ds.a.gather_global(train)?;
         let xb: Tensor<f32> = ds.b.gather_global(train)?;
         let kmax = xa.cols().min(xb.cols());
@@ -102,6 +113,12 @@ impl CcaHash {
             projections: [pa, pb],
             correlations: (0..bits).map(|i| s[i]).collect(),
         })
+    }
+
+    /// Training means and `(d_side, bits)` projections of both sides, for the baselines
+    /// that build on the CCA space (CCA-ITQ, LSH).
+    pub(crate) fn parts(&self) -> (&[Vec<f64>; 2], &[Mat<f64>; 2]) {
+        (&self.means, &self.projections)
     }
 
     /// Real-valued projections of items `idx` of one side, `(|idx|, bits)`.
