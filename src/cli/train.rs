@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::eval::{LabelReport, Labels, PairReport, evaluate_labels, evaluate_pairs, pr_curve_svg};
 use crate::train::data::{Modality, PairedDataset, Sequences, Split, load_labels, read_npy};
 use crate::train::methods::{
-    CcaHash, HashingMethod, HuggingHash, HuggingHashConfig, Side, TrainLog, load_any,
+    CcaHash, HashingMethod, HuggingHash, HuggingHashConfig, Side, Srch, SrchConfig, SrchLog,
+    TrainLog, load_any,
 };
 
 /// Methods `train` knows.
@@ -21,6 +22,31 @@ pub enum Method {
     Hugginghash,
     /// sign(CCA) baseline.
     Cca,
+    /// SRCH (Set-and-Rebase graph, closed-form alternating optimisation).
+    Srch,
+}
+
+/// Hyper-parameters of `--method srch` (defaults: the paper's).
+#[derive(Args, Debug, Clone)]
+pub struct SrchArgs {
+    /// SRCH α, weight of the graph-sparsity term.
+    #[arg(long = "srch-alpha", default_value_t = SrchConfig::default().alpha)]
+    pub alpha: f64,
+    /// SRCH β, weight of ‖Z − B‖².
+    #[arg(long = "srch-beta", default_value_t = SrchConfig::default().beta)]
+    pub beta: f64,
+    /// SRCH λ, weight of the graph-smoothness term.
+    #[arg(long = "srch-lambda", default_value_t = SrchConfig::default().lambda)]
+    pub lambda: f64,
+    /// SRCH k of the mutual-kNN graphs.
+    #[arg(long = "srch-k", default_value_t = SrchConfig::default().k)]
+    pub k: usize,
+    /// SRCH cap on outer iterations.
+    #[arg(long = "srch-iters", default_value_t = SrchConfig::default().max_iter)]
+    pub max_iter: usize,
+    /// SRCH cap on whitened dimensions per modality (default: all).
+    #[arg(long = "srch-whiten-dims")]
+    pub whiten_dims: Option<usize>,
 }
 
 /// Inputs of one modality.
@@ -130,6 +156,9 @@ pub struct TrainArgs {
     /// Token-encoder width (HuggingHash).
     #[arg(long, default_value_t = 512)]
     pub hidden: usize,
+    /// SRCH settings.
+    #[command(flatten)]
+    pub srch: SrchArgs,
     /// CCA ridge, relative to the mean variance.
     #[arg(long, default_value_t = 1e-3)]
     pub reg: f64,
@@ -161,6 +190,9 @@ pub struct TrainReport {
     pub split: (u64, usize, usize, usize),
     /// HuggingHash training log.
     pub training: Option<TrainLog>,
+    /// SRCH training log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub srch_training: Option<SrchLog>,
     /// Wall time of fitting, seconds.
     pub fit_seconds: f64,
     /// A→B with labels.
@@ -218,6 +250,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         }
     };
     let t0 = std::time::Instant::now();
+    let mut srch_log = None;
     let (model, log) = match a.method {
         Method::Hugginghash => {
             let cfg = HuggingHashConfig {
@@ -256,6 +289,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
             c.save(&a.model)?;
             (Box::new(c) as Box<dyn HashingMethod>, None)
         }
+        Method::Srch => {
+            let (m, log) = train_srch(&ds, &split.train, &a)?;
+            m.save(&a.model)?;
+            srch_log = Some(log);
+            (Box::new(m) as Box<dyn HashingMethod>, None)
+        }
     };
     let fit_seconds = t0.elapsed().as_secs_f64();
     eprintln!(
@@ -280,6 +319,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             split.database.len(),
         ),
         training: log,
+        srch_training: srch_log,
         fit_seconds,
         a_to_b: None,
         b_to_a: None,
@@ -332,6 +372,44 @@ pub fn train(a: TrainArgs) -> Result<()> {
         fmtp(&report.b_to_a_pairs)
     );
     Ok(())
+}
+
+fn train_srch(ds: &PairedDataset, train: &[usize], a: &TrainArgs) -> Result<(Srch, SrchLog)> {
+    let s = &a.srch;
+    let cfg = SrchConfig {
+        bits: a.bits,
+        k: s.k,
+        alpha: s.alpha,
+        beta: s.beta,
+        lambda: s.lambda,
+        max_iter: s.max_iter,
+        whiten_dims: s.whiten_dims,
+        seed: a.seed,
+        ..SrchConfig::default()
+    };
+    let bar = ProgressBar::new(cfg.max_iter as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} iterations {msg} [{elapsed_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let (m, log) = Srch::fit(ds, train, cfg, &mut |it| {
+        bar.set_message(format!(
+            "objective {:.6e}, {} bits changed, CG {}",
+            it.after_step[3], it.bits_changed, it.cg_iters
+        ));
+        bar.inc(1);
+    })?;
+    bar.finish();
+    eprintln!(
+        "SRCH: {} iterations ({}), graph edges A {} B {} union {} built in {:.1}s",
+        log.iters.len(),
+        if log.converged { "converged" } else { "iteration cap" },
+        log.edges[0],
+        log.edges[1],
+        log.edges[2],
+        log.graph_seconds
+    );
+    Ok((m, log))
 }
 
 /// Arguments of `crosscode encode`.

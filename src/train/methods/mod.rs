@@ -6,6 +6,7 @@
 
 pub mod cca;
 pub mod hugginghash;
+pub mod srch;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,7 @@ use crate::train::tensor::Tensor;
 
 pub use cca::CcaHash;
 pub use hugginghash::{EpochLog, HuggingHash, HuggingHashConfig, TrainLog};
+pub use srch::{Srch, SrchConfig, SrchLog};
 
 /// Which modality of a pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,12 +84,28 @@ impl HashingMethod for CcaHash {
     }
 }
 
+impl HashingMethod for Srch {
+    fn method(&self) -> &'static str {
+        "srch"
+    }
+    fn bits(&self) -> usize {
+        self.config.bits
+    }
+    fn encode_modality(&self, m: &Modality, side: Side, idx: &[usize]) -> Result<BinaryCodes> {
+        Srch::encode_modality(self, m, side, idx)
+    }
+    fn save(&self, path: &Path) -> Result<()> {
+        Srch::save(self, path)
+    }
+}
+
 /// Loads any method's model file, dispatching on the method name it records.
 pub fn load_any(path: &Path) -> Result<Box<dyn HashingMethod>> {
     let mut file = load_model(path)?;
     match file.method.as_str() {
         "hugginghash" => Ok(Box::new(HuggingHash::from_file(path, &mut file)?)),
         "cca" => Ok(Box::new(CcaHash::from_file(path, &mut file)?)),
+        "srch" => Ok(Box::new(Srch::from_file(path, &mut file)?)),
         other => Err(Error::Format {
             path: path.into(),
             reason: format!("unknown method `{other}`"),
