@@ -31,22 +31,25 @@ pub enum Method {
 pub struct SrchArgs {
     /// SRCH α, weight of the graph-sparsity term.
     #[arg(long = "srch-alpha", default_value_t = SrchConfig::default().alpha)]
-    pub alpha: f64,
+    pub srch_alpha: f64,
     /// SRCH β, weight of ‖Z − B‖².
     #[arg(long = "srch-beta", default_value_t = SrchConfig::default().beta)]
-    pub beta: f64,
+    pub srch_beta: f64,
     /// SRCH λ, weight of the graph-smoothness term.
     #[arg(long = "srch-lambda", default_value_t = SrchConfig::default().lambda)]
-    pub lambda: f64,
+    pub srch_lambda: f64,
     /// SRCH k of the mutual-kNN graphs.
     #[arg(long = "srch-k", default_value_t = SrchConfig::default().k)]
-    pub k: usize,
+    pub srch_k: usize,
     /// SRCH cap on outer iterations.
     #[arg(long = "srch-iters", default_value_t = SrchConfig::default().max_iter)]
-    pub max_iter: usize,
-    /// SRCH cap on whitened dimensions per modality (default: all).
+    pub srch_iters: usize,
+    /// SRCH cap on whitened dimensions per modality with --srch-whiten (default: all).
     #[arg(long = "srch-whiten-dims")]
-    pub whiten_dims: Option<usize>,
+    pub srch_whiten_dims: Option<usize>,
+    /// SRCH: whiten all principal directions instead of keeping the `bits` leading ones.
+    #[arg(long = "srch-whiten")]
+    pub srch_whiten: bool,
 }
 
 /// Inputs of one modality.
@@ -378,12 +381,13 @@ fn train_srch(ds: &PairedDataset, train: &[usize], a: &TrainArgs) -> Result<(Src
     let s = &a.srch;
     let cfg = SrchConfig {
         bits: a.bits,
-        k: s.k,
-        alpha: s.alpha,
-        beta: s.beta,
-        lambda: s.lambda,
-        max_iter: s.max_iter,
-        whiten_dims: s.whiten_dims,
+        k: s.srch_k,
+        alpha: s.srch_alpha,
+        beta: s.srch_beta,
+        lambda: s.srch_lambda,
+        max_iter: s.srch_iters,
+        whiten_dims: s.srch_whiten_dims,
+        whiten: s.srch_whiten,
         seed: a.seed,
         ..SrchConfig::default()
     };
@@ -403,7 +407,11 @@ fn train_srch(ds: &PairedDataset, train: &[usize], a: &TrainArgs) -> Result<(Src
     eprintln!(
         "SRCH: {} iterations ({}), graph edges A {} B {} union {} built in {:.1}s",
         log.iters.len(),
-        if log.converged { "converged" } else { "iteration cap" },
+        if log.converged {
+            "converged"
+        } else {
+            "iteration cap"
+        },
         log.edges[0],
         log.edges[1],
         log.edges[2],

@@ -22,11 +22,14 @@ pub fn knn(x: &[f32], n: usize, d: usize, k: usize) -> Vec<u32> {
     if k == 0 || n == 0 {
         return out;
     }
-    let norms: Vec<f32> = x.chunks_exact(d.max(1)).map(|r| r.iter().map(|v| v * v).sum()).collect();
+    let norms: Vec<f32> = x
+        .chunks_exact(d.max(1))
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect();
     let all = MatRef::from_row_major_slice(x, n, d);
-    out.par_chunks_mut(BLOCK * k)
-        .enumerate()
-        .for_each_init(Vec::new, |prod: &mut Vec<f32>, (b, dst)| {
+    out.par_chunks_mut(BLOCK * k).enumerate().for_each_init(
+        Vec::new,
+        |prod: &mut Vec<f32>, (b, dst)| {
             let start = b * BLOCK;
             let rows = dst.len() / k;
             prod.resize(rows * n, 0.0);
@@ -62,7 +65,8 @@ pub fn knn(x: &[f32], n: usize, d: usize, k: usize) -> Vec<u32> {
                     *o = j;
                 }
             }
-        });
+        },
+    );
     out
 }
 
@@ -327,7 +331,11 @@ mod tests {
         let lw = u.laplacian_weights();
         let mut dense = vec![0.0; n * n];
         let mut add = |i: usize, j: usize, c: f64| {
-            let e = u.edges.iter().position(|&p| p == (i as u32, j as u32)).unwrap();
+            let e = u
+                .edges
+                .iter()
+                .position(|&p| p == (i as u32, j as u32))
+                .unwrap();
             let v = c * u.s[e] * u.s[e];
             dense[i * n + i] += v;
             dense[j * n + j] += v;
