@@ -3,7 +3,6 @@
 //! persistence and input errors.
 
 use super::*;
-use crate::train::methods::HashingMethod;
 
 /// Two views of a clustered latent: `c` clusters, latent dimension `m`, views of widths
 /// `da`, `db` through random linear maps, with noise.
