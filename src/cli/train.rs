@@ -12,7 +12,7 @@ use crate::eval::{LabelReport, Labels, PairReport, evaluate_labels, evaluate_pai
 use crate::train::data::{Modality, PairedDataset, Sequences, Split, load_labels, read_npy};
 use crate::train::methods::{
     CcaHash, CcaItq, CcaItqConfig, Cvh, CvhConfig, HashingMethod, HuggingHash, HuggingHashConfig,
-    Lsh, LshConfig, Side, TrainLog, load_any,
+    Lsh, LshConfig, Side, Srch, SrchConfig, SrchLog, TrainLog, load_any,
 };
 
 /// Methods `train` knows.
@@ -28,6 +28,34 @@ pub enum Method {
     Cvh,
     /// Gaussian random hyperplanes (LSH) on the CCA space.
     Lsh,
+    /// SRCH (Set-and-Rebase graph, closed-form alternating optimisation).
+    Srch,
+}
+
+/// Hyper-parameters of `--method srch` (defaults: the paper's).
+#[derive(Args, Debug, Clone)]
+pub struct SrchArgs {
+    /// SRCH α, weight of the graph-sparsity term.
+    #[arg(long = "srch-alpha", default_value_t = SrchConfig::default().alpha)]
+    pub srch_alpha: f64,
+    /// SRCH β, weight of ‖Z − B‖².
+    #[arg(long = "srch-beta", default_value_t = SrchConfig::default().beta)]
+    pub srch_beta: f64,
+    /// SRCH λ, weight of the graph-smoothness term.
+    #[arg(long = "srch-lambda", default_value_t = SrchConfig::default().lambda)]
+    pub srch_lambda: f64,
+    /// SRCH k of the mutual-kNN graphs.
+    #[arg(long = "srch-k", default_value_t = SrchConfig::default().k)]
+    pub srch_k: usize,
+    /// SRCH cap on outer iterations.
+    #[arg(long = "srch-iters", default_value_t = SrchConfig::default().max_iter)]
+    pub srch_iters: usize,
+    /// SRCH cap on whitened dimensions per modality with --srch-whiten (default: all).
+    #[arg(long = "srch-whiten-dims")]
+    pub srch_whiten_dims: Option<usize>,
+    /// SRCH: whiten all principal directions instead of keeping the `bits` leading ones.
+    #[arg(long = "srch-whiten")]
+    pub srch_whiten: bool,
 }
 
 /// Inputs of one modality.
@@ -140,6 +168,9 @@ pub struct TrainArgs {
     /// ITQ iterations (cca-itq).
     #[arg(long, default_value_t = 50)]
     pub itq_iterations: usize,
+    /// SRCH settings.
+    #[command(flatten)]
+    pub srch: SrchArgs,
     /// CCA ridge, relative to the mean variance (cca, cca-itq, cvh, lsh).
     #[arg(long, default_value_t = 1e-3)]
     pub reg: f64,
@@ -171,6 +202,9 @@ pub struct TrainReport {
     pub split: (u64, usize, usize, usize),
     /// HuggingHash training log.
     pub training: Option<TrainLog>,
+    /// SRCH training log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub srch_training: Option<SrchLog>,
     /// Wall time of fitting, seconds.
     pub fit_seconds: f64,
     /// A→B with labels.
@@ -228,6 +262,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         }
     };
     let t0 = std::time::Instant::now();
+    let mut srch_log = None;
     let (model, log) = match a.method {
         Method::Hugginghash => {
             let cfg = HuggingHashConfig {
@@ -300,6 +335,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
             m.save(&a.model)?;
             (Box::new(m) as Box<dyn HashingMethod>, None)
         }
+        Method::Srch => {
+            let (m, log) = train_srch(&ds, &split.train, &a)?;
+            m.save(&a.model)?;
+            srch_log = Some(log);
+            (Box::new(m) as Box<dyn HashingMethod>, None)
+        }
     };
     let fit_seconds = t0.elapsed().as_secs_f64();
     eprintln!(
@@ -324,6 +365,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             split.database.len(),
         ),
         training: log,
+        srch_training: srch_log,
         fit_seconds,
         a_to_b: None,
         b_to_a: None,
@@ -376,6 +418,49 @@ pub fn train(a: TrainArgs) -> Result<()> {
         fmtp(&report.b_to_a_pairs)
     );
     Ok(())
+}
+
+fn train_srch(ds: &PairedDataset, train: &[usize], a: &TrainArgs) -> Result<(Srch, SrchLog)> {
+    let s = &a.srch;
+    let cfg = SrchConfig {
+        bits: a.bits,
+        k: s.srch_k,
+        alpha: s.srch_alpha,
+        beta: s.srch_beta,
+        lambda: s.srch_lambda,
+        max_iter: s.srch_iters,
+        whiten_dims: s.srch_whiten_dims,
+        whiten: s.srch_whiten,
+        seed: a.seed,
+        ..SrchConfig::default()
+    };
+    let bar = ProgressBar::new(cfg.max_iter as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} iterations {msg} [{elapsed_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let (m, log) = Srch::fit(ds, train, cfg, &mut |it| {
+        bar.set_message(format!(
+            "objective {:.6e}, {} bits changed, CG {}",
+            it.after_step[3], it.bits_changed, it.cg_iters
+        ));
+        bar.inc(1);
+    })?;
+    bar.finish();
+    eprintln!(
+        "SRCH: {} iterations ({}), graph edges A {} B {} union {} built in {:.1}s",
+        log.iters.len(),
+        if log.converged {
+            "converged"
+        } else {
+            "iteration cap"
+        },
+        log.edges[0],
+        log.edges[1],
+        log.edges[2],
+        log.graph_seconds
+    );
+    Ok((m, log))
 }
 
 /// Arguments of `crosscode encode`.

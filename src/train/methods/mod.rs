@@ -13,6 +13,7 @@ pub mod cvh;
 pub mod hugginghash;
 mod linear;
 pub mod lsh;
+pub mod srch;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,7 @@ pub use cca_itq::{CcaItq, CcaItqConfig};
 pub use cvh::{Cvh, CvhConfig};
 pub use hugginghash::{EpochLog, HuggingHash, HuggingHashConfig, TrainLog};
 pub use lsh::{Lsh, LshConfig};
+pub use srch::{Srch, SrchConfig, SrchLog};
 
 /// Which modality of a pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +121,7 @@ macro_rules! hashing_method {
 hashing_method!(CcaItq, "cca-itq");
 hashing_method!(Cvh, "cvh");
 hashing_method!(Lsh, "lsh");
+hashing_method!(Srch, "srch");
 
 /// Loads any method's model file, dispatching on the method name it records.
 pub fn load_any(path: &Path) -> Result<Box<dyn HashingMethod>> {
@@ -129,6 +132,7 @@ pub fn load_any(path: &Path) -> Result<Box<dyn HashingMethod>> {
         "cca-itq" => Ok(Box::new(CcaItq::from_file(path, &mut file)?)),
         "cvh" => Ok(Box::new(Cvh::from_file(path, &mut file)?)),
         "lsh" => Ok(Box::new(Lsh::from_file(path, &mut file)?)),
+        "srch" => Ok(Box::new(Srch::from_file(path, &mut file)?)),
         other => Err(Error::Format {
             path: path.into(),
             reason: format!("unknown method `{other}`"),
@@ -137,7 +141,7 @@ pub fn load_any(path: &Path) -> Result<Box<dyn HashingMethod>> {
 }
 
 /// Names accepted by [`fit_by_name`], in the order reports list them.
-pub const METHOD_NAMES: &[&str] = &["cca", "cca-itq", "cvh", "lsh", "hugginghash"];
+pub const METHOD_NAMES: &[&str] = &["cca", "cca-itq", "cvh", "lsh", "srch", "hugginghash"];
 
 /// Ridge of the CCA-based baselines' covariances, relative to the mean variance (the
 /// default of `crosscode train --reg`).
@@ -199,6 +203,19 @@ pub fn fit_by_name_with(
                 ..LshConfig::default()
             },
         )?),
+        "srch" => Box::new(
+            Srch::fit(
+                ds,
+                train,
+                SrchConfig {
+                    bits,
+                    seed,
+                    ..SrchConfig::default()
+                },
+                &mut |_| {},
+            )?
+            .0,
+        ),
         "hugginghash" => {
             let defaults = HuggingHashConfig::default();
             let cfg = HuggingHashConfig {
