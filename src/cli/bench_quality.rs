@@ -46,8 +46,8 @@ pub struct BenchQualityArgs {
     /// Where to write QUALITY.md, results.json and the SVGs (created if missing).
     #[arg(long, default_value = "bench-quality")]
     pub out: PathBuf,
-    /// Methods, comma separated (default: all of cca, cca-itq, cvh, lsh, hugginghash;
-    /// srch joins the list when it is merged).
+    /// Methods, comma separated (default: all of cca, cca-itq, cvh, lsh, srch,
+    /// hugginghash).
     #[arg(long, value_delimiter = ',')]
     pub methods: Option<Vec<String>>,
     /// Code lengths, comma separated.
