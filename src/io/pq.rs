@@ -240,8 +240,11 @@ mod tests {
         let a = r.next_chunk(3).unwrap().unwrap();
         let b = r.next_chunk(3).unwrap().unwrap();
         assert_eq!((a.len(), b.len()), (3, 2));
-        assert_eq!(b.view().code(1, 1), 9 >> 4);
-        assert_eq!(b.view().code(1, 0), 9 & 15);
+        // Row 4 is bytes [8, 9]: sub-quantizers 0, 1 in byte 8 (low nibble first), 2, 3 in 9.
+        assert_eq!(
+            (0..4).map(|s| b.view().code(1, s)).collect::<Vec<_>>(),
+            [8, 0, 9, 0]
+        );
         assert!(r.next_chunk(3).unwrap().is_none());
         assert!(matches!(
             PqCodeReader::open_npy(&p("c.npy"), 2, 8).map(|_| ()),

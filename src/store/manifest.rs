@@ -274,6 +274,39 @@ mod tests {
     }
 
     #[test]
+    fn binary_manifests_keep_format_1_and_pq_manifests_name_their_codebooks() {
+        // A manifest as the first release wrote it still parses, and is written back
+        // byte for byte.
+        let old = r#"{"format":1,"generation":3,"schema":{"columns":[{"name":"code","kind":{"binary":{"bits":64}}}]},"next_segment":2,"segments":[{"file":"seg-00000001.ccs","rows":5,"tombstones":null}]}"#;
+        let m = Manifest::parse(Path::new("m"), old.as_bytes()).unwrap();
+        assert_eq!(serde_json::to_string(&m).unwrap(), old);
+        let schema = Schema::pq(8, 4, crate::code::PqMetric::InnerProduct).unwrap();
+        assert!(Manifest::new(schema.clone()).is_err(), "PQ column without codebooks");
+        let entry = CodebookEntry {
+            column: "code".into(),
+            file: "pqbooks-0.ccb".into(),
+            crc32: 7,
+        };
+        let pq = Manifest::new_with_codebooks(schema, vec![entry]).unwrap();
+        assert_eq!(pq.format, MANIFEST_FORMAT_PQ);
+        assert_eq!(pq.files().collect::<Vec<_>>(), ["pqbooks-0.ccb"]);
+        let text = serde_json::to_string(&pq).unwrap();
+        assert_eq!(Manifest::parse(Path::new("m"), text.as_bytes()).unwrap(), pq);
+        for (from, to) in [
+            ("\"format\":2", "\"format\":1"),
+            ("\"format\":2", "\"format\":3"),
+            ("\"column\":\"code\"", "\"column\":\"other\""),
+            ("pqbooks-0.ccb", "../pqbooks"),
+            ("\"nbits\":4", "\"nbits\":5"),
+            ("\"m\":8", "\"m\":7"),
+        ] {
+            let bad = text.replace(from, to);
+            assert_ne!(bad, text, "{from}");
+            assert!(Manifest::parse(Path::new("m"), bad.as_bytes()).is_err(), "{to} accepted");
+        }
+    }
+
+    #[test]
     fn rejects_bad_names_versions_and_counts() {
         let good = Manifest {
             segments: vec![SegmentEntry {

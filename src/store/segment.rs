@@ -731,6 +731,61 @@ mod tests {
     }
 
     #[test]
+    fn pq_columns_round_trip_and_every_byte_flip_is_reported() {
+        use crate::code::{PqCodes, PqMetric};
+        let dir = tempfile::tempdir().unwrap();
+        // 8-bit M = 5 (5-byte rows, unpadded) and 4-bit M = 6 (3-byte rows).
+        for (m, nbits, metric) in [
+            (5, 8, PqMetric::SquaredL2),
+            (6, 4, PqMetric::InnerProduct),
+        ] {
+            let row = if nbits == 8 { m } else { m / 2 };
+            let bytes: Vec<u8> = (0..7 * row).map(|i| (i * 37 + 11) as u8).collect();
+            let codes = PqCodes::new(m, nbits, bytes).unwrap();
+            let ids = [2, 3, 5, 7, 11, 13, 17];
+            let name = format!("pq{nbits}.ccs");
+            let path = write_segment(
+                dir.path(),
+                &name,
+                &ids,
+                &[ColumnData::Pq(codes.view(), metric)],
+            )
+            .unwrap();
+            let seg = Segment::open(&path).unwrap();
+            seg.verify().unwrap();
+            assert_eq!(seg.pq(0).unwrap(), codes.view());
+            assert_eq!(
+                seg.columns()[0].kind,
+                ColumnKind::Pq {
+                    m: m as u32,
+                    nbits: nbits as u32,
+                    metric
+                }
+            );
+            assert!(seg.binary(0).is_err());
+            assert_eq!(seg.columns()[0].block.len, 7 * row);
+            let good = std::fs::read(&path).unwrap();
+            for at in 0..good.len() {
+                let mut bad = good.clone();
+                bad[at] ^= 0x10;
+                let result = Segment::from_bytes("flipped", &bad).and_then(|s| s.verify());
+                assert!(result.is_err(), "flip at byte {at} of {name} went unnoticed");
+            }
+        }
+        // An odd M at 4 bits is refused by the writer.
+        let odd = PqCodes::new(3, 4, vec![0, 0]).unwrap();
+        assert!(
+            write_segment(
+                dir.path(),
+                "odd",
+                &[1],
+                &[ColumnData::Pq(odd.view(), PqMetric::SquaredL2)]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn truncation_and_extension_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let (path, _, _) = small_segment(dir.path());
