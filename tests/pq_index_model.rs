@@ -121,9 +121,12 @@ fn check_searches(
 fn run_model(nbits: u8, metric: PqMetric, seed: u64, steps: usize) {
     let dir = tempfile::tempdir().unwrap();
     let books = books(nbits, seed);
-    let mut index =
-        Index::create_pq(dir.path(), Schema::pq(M, nbits, metric).unwrap(), books.clone())
-            .unwrap();
+    let mut index = Index::create_pq(
+        dir.path(),
+        Schema::pq(M, nbits, metric).unwrap(),
+        books.clone(),
+    )
+    .unwrap();
     exact_options(&mut index);
     let mut live: BTreeMap<u64, Row> = BTreeMap::new();
     let mut rng = Rng::new(seed ^ 0x5eed);
@@ -260,7 +263,13 @@ fn binary_and_pq_entry_points_refuse_the_other_kind() {
         Err(crosscode::Error::SchemaMismatch { .. })
     ));
     assert!(bin.append_vectors(&[3], &[0.0; M * DSUB]).is_err());
-    assert!(Index::create(dir.path().join("x"), Schema::pq(M, 8, PqMetric::SquaredL2).unwrap()).is_err());
+    assert!(
+        Index::create(
+            dir.path().join("x"),
+            Schema::pq(M, 8, PqMetric::SquaredL2).unwrap()
+        )
+        .is_err()
+    );
 }
 
 #[test]

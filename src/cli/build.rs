@@ -169,7 +169,10 @@ impl BuildArgs {
                         .to_string(),
                     format!(
                         "other codebooks in {}",
-                        self.pq.as_deref().unwrap_or(std::path::Path::new("?")).display()
+                        self.pq
+                            .as_deref()
+                            .unwrap_or(std::path::Path::new("?"))
+                            .display()
                     ),
                 ));
             }

@@ -396,14 +396,14 @@ impl Index {
         allowed: Option<&RoaringTreemap>,
     ) -> Result<Vec<PqHit>> {
         let nq = self.check_pq_queries(query)?;
+        let state = self.pq_state("float queries")?;
         if nq != 1 {
             return Err(Error::DimensionMismatch {
                 what: "PQ query floats (one query of the codebooks' dimension)",
-                expected: query.len() / nq.max(1),
+                expected: state.books.dim(),
                 found: query.len(),
             });
         }
-        let state = self.pq_state("float queries")?;
         let (options, metric) = (state.options, state.metric);
         match self.segments.as_slice() {
             [] => Ok(Vec::new()),
@@ -416,9 +416,8 @@ impl Index {
                         || many.len() >= rayon::current_num_threads(),
                     ..options
                 };
-                let one = |s: &LoadedSegment| {
-                    self.search_segment_pq(s, query, k, allowed, &per_segment)
-                };
+                let one =
+                    |s: &LoadedSegment| self.search_segment_pq(s, query, k, allowed, &per_segment);
                 let parts: Vec<Vec<PqHit>> = if options.single_threaded {
                     many.iter().map(one).collect::<Result<_>>()?
                 } else {

@@ -31,7 +31,11 @@ fn unsupported(path: &Path, expected: &str, found: String) -> Error {
 fn open_f32(path: &Path, expected: &str) -> Result<(Vec<u64>, BufReader<File>)> {
     let npy = open_npy(path)?;
     if npy.dtype != NpyDtype::F32 {
-        return Err(unsupported(path, expected, format!("dtype {:?}", npy.dtype)));
+        return Err(unsupported(
+            path,
+            expected,
+            format!("dtype {:?}", npy.dtype),
+        ));
     }
     Ok((npy.shape, npy.reader))
 }
@@ -139,10 +143,18 @@ impl PqCodeReader {
         );
         let npy = open_npy(path)?;
         if npy.dtype != NpyDtype::U8 {
-            return Err(unsupported(path, &expected, format!("dtype {:?}", npy.dtype)));
+            return Err(unsupported(
+                path,
+                &expected,
+                format!("dtype {:?}", npy.dtype),
+            ));
         }
         let [rows, cols] = npy.shape[..] else {
-            return Err(unsupported(path, &expected, format!("shape {:?}", npy.shape)));
+            return Err(unsupported(
+                path,
+                &expected,
+                format!("shape {:?}", npy.shape),
+            ));
         };
         if cols != row as u64 {
             return Err(Error::SchemaMismatch {

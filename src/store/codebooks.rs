@@ -174,13 +174,8 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<PqCodebooks> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    PqCodebooks::new(m, nbits as u8, dsub, values).map_err(|e| {
-        corrupt(
-            "codebooks",
-            "valid PQ codebooks".into(),
-            e.to_string(),
-        )
-    })
+    PqCodebooks::new(m, nbits as u8, dsub, values)
+        .map_err(|e| corrupt("codebooks", "valid PQ codebooks".into(), e.to_string()))
 }
 
 /// Reads the codebook file `entry` names in `dir`, checking the manifest's CRC first.
@@ -245,7 +240,10 @@ mod tests {
             assert!(decode(Path::new("b"), &bad).is_err(), "flip at {at}");
         }
         for cut in 0..good.len() {
-            assert!(decode(Path::new("b"), &good[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                decode(Path::new("b"), &good[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
         let dir = tempfile::tempdir().unwrap();
         let entry = write_codebooks(dir.path(), "b.ccb", "code", &books()).unwrap();

@@ -230,8 +230,7 @@ impl Manifest {
             .iter()
             .map(|e| e.file.as_str())
             .chain(self.segments.iter().flat_map(|s| {
-                std::iter::once(s.file.as_str())
-                    .chain(s.tombstones.iter().map(|t| t.file.as_str()))
+                std::iter::once(s.file.as_str()).chain(s.tombstones.iter().map(|t| t.file.as_str()))
             }))
     }
 
@@ -281,7 +280,10 @@ mod tests {
         let m = Manifest::parse(Path::new("m"), old.as_bytes()).unwrap();
         assert_eq!(serde_json::to_string(&m).unwrap(), old);
         let schema = Schema::pq(8, 4, crate::code::PqMetric::InnerProduct).unwrap();
-        assert!(Manifest::new(schema.clone()).is_err(), "PQ column without codebooks");
+        assert!(
+            Manifest::new(schema.clone()).is_err(),
+            "PQ column without codebooks"
+        );
         let entry = CodebookEntry {
             column: "code".into(),
             file: "pqbooks-0.ccb".into(),
@@ -291,7 +293,10 @@ mod tests {
         assert_eq!(pq.format, MANIFEST_FORMAT_PQ);
         assert_eq!(pq.files().collect::<Vec<_>>(), ["pqbooks-0.ccb"]);
         let text = serde_json::to_string(&pq).unwrap();
-        assert_eq!(Manifest::parse(Path::new("m"), text.as_bytes()).unwrap(), pq);
+        assert_eq!(
+            Manifest::parse(Path::new("m"), text.as_bytes()).unwrap(),
+            pq
+        );
         for (from, to) in [
             ("\"format\":2", "\"format\":1"),
             ("\"format\":2", "\"format\":3"),
@@ -302,7 +307,10 @@ mod tests {
         ] {
             let bad = text.replace(from, to);
             assert_ne!(bad, text, "{from}");
-            assert!(Manifest::parse(Path::new("m"), bad.as_bytes()).is_err(), "{to} accepted");
+            assert!(
+                Manifest::parse(Path::new("m"), bad.as_bytes()).is_err(),
+                "{to} accepted"
+            );
         }
     }
 

@@ -735,10 +735,7 @@ mod tests {
         use crate::code::{PqCodes, PqMetric};
         let dir = tempfile::tempdir().unwrap();
         // 8-bit M = 5 (5-byte rows, unpadded) and 4-bit M = 6 (3-byte rows).
-        for (m, nbits, metric) in [
-            (5, 8, PqMetric::SquaredL2),
-            (6, 4, PqMetric::InnerProduct),
-        ] {
+        for (m, nbits, metric) in [(5, 8, PqMetric::SquaredL2), (6, 4, PqMetric::InnerProduct)] {
             let row = if nbits == 8 { m } else { m / 2 };
             let bytes: Vec<u8> = (0..7 * row).map(|i| (i * 37 + 11) as u8).collect();
             let codes = PqCodes::new(m, nbits, bytes).unwrap();
@@ -769,7 +766,10 @@ mod tests {
                 let mut bad = good.clone();
                 bad[at] ^= 0x10;
                 let result = Segment::from_bytes("flipped", &bad).and_then(|s| s.verify());
-                assert!(result.is_err(), "flip at byte {at} of {name} went unnoticed");
+                assert!(
+                    result.is_err(),
+                    "flip at byte {at} of {name} went unnoticed"
+                );
             }
         }
         // An odd M at 4 bits is refused by the writer.
