@@ -171,12 +171,13 @@ fn end_to_end(nbits: u8, metric: PqMetric, m: usize) {
     );
     assert!(info.contains("segments:   3"), "{info}");
 
+    let qpath = p("q.npy");
     let search = |extra: &[&str], prefix: &str| {
         let mut args = vec![
             "search",
             s(&idx),
             "--queries",
-            s(&p("q.npy")),
+            s(&qpath),
             "-k",
             "10",
             "--rerank-factor",
@@ -236,7 +237,8 @@ fn bad_inputs_are_named() {
     let codes = PqCodes::new(m, 4, (0..40).map(|i| i as u8).collect()).unwrap();
     write_codes(&p("codes.npy"), &codes);
     let idx = p("idx");
-    let base = ["build", s(&idx), "--pq", s(&p("books.npy")), "-q"];
+    let books_path = p("books.npy");
+    let base = ["build", s(&idx), "--pq", s(&books_path), "-q"];
     // Codes as float32: wrong dtype.
     write_npy(&p("fcodes.npy"), &[20, 2], &[0f32; 40]).unwrap();
     fails(

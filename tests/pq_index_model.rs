@@ -101,7 +101,7 @@ fn check_searches(
         .map(|_| rng.below(7) as f32 - 3.0)
         .collect();
     let k = 1 + rng.below(12);
-    let allowed: RoaringTreemap = (0..200u64).filter(|_| rng.below(2) == 0).collect();
+    let allowed: RoaringTreemap = (0..1000u64).filter(|_| rng.below(2) == 0).collect();
     let batch = index.search_pq_batch(&queries, k, None).unwrap();
     let batch_f = index.search_pq_batch(&queries, k, Some(&allowed)).unwrap();
     for (qi, q) in queries.chunks_exact(M * DSUB).enumerate() {
@@ -135,10 +135,11 @@ fn run_model(nbits: u8, metric: PqMetric, seed: u64, steps: usize) {
         match rng.below(10) {
             0..=3 => {
                 // Append a batch of new ids in random order (codes or float vectors).
-                let n = 1 + rng.below(40);
+                // Ids come from 0..1000 and a batch never asks for more than are free.
+                let n = (1 + rng.below(40)).min(1000 - live.len());
                 let mut ids = Vec::new();
                 while ids.len() < n {
-                    let id = rng.below(200) as u64;
+                    let id = rng.below(1000) as u64;
                     if !live.contains_key(&id) && !ids.contains(&id) {
                         ids.push(id);
                     }
