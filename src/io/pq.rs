@@ -226,7 +226,7 @@ mod tests {
         write_npy(&p("n.npy"), &[2, 16, 3], &nan).unwrap();
         let err = read_codebooks_npy(&p("n.npy"), None).unwrap_err();
         assert!(err.to_string().contains("[0, 13, 1]"), "{err}");
-        write_npy(&p("u.npy"), &[2, 16, 3], &vec![0u8; 96]).unwrap();
+        write_npy(&p("u.npy"), &[2, 16, 3], &[0u8; 96]).unwrap();
         assert!(matches!(
             read_codebooks_npy(&p("u.npy"), None),
             Err(Error::UnsupportedInput { .. })
