@@ -1,5 +1,6 @@
 //! Storage benches: bulk build from .npy, index open time, and search through `Index`
-//! against the raw scan over the same codes (the overhead the index adds).
+//! against the raw scan over the same codes (the overhead the index adds), for binary
+//! codes and for PQ codes (8-bit ADC and the 4-bit fast scan).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -7,7 +8,11 @@ use std::path::Path;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use crosscode::io::npy::write_npy;
 use crosscode::io::{CodeReader, IdReader};
-use crosscode::{BinaryCodes, Index, Schema, SearchOptions, knn, knn_batch};
+use crosscode::rng::Rng;
+use crosscode::{
+    BinaryCodes, FastScanCodes, Index, PqCodebooks, PqCodes, PqMetric, PqSearchOptions, Schema,
+    SearchOptions, fast_scan_knn, knn, knn_batch, pq_knn,
+};
 
 const BITS: usize = 64;
 
@@ -106,5 +111,65 @@ fn bench_open_and_search(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_build, bench_open_and_search);
+/// 1M PQ codes of d = 256 (random codebooks and codes: the scan's cost does not depend
+/// on the values), in one segment and in eight, searched through `Index` and raw.
+fn bench_pq_search(c: &mut Criterion) {
+    let n = 1_000_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(9);
+    for (m, nbits) in [(32usize, 8u8), (64, 4)] {
+        let dsub = 256 / m;
+        let data = (0..m * (1 << nbits) * dsub).map(|_| rng.normal()).collect();
+        let books = PqCodebooks::new(m, nbits, dsub, data).unwrap();
+        let row = books.code_row_bytes();
+        let bytes: Vec<u8> = (0..n * row).map(|_| rng.next_u64() as u8).collect();
+        let codes = PqCodes::new(m, nbits, bytes).unwrap();
+        let ids: Vec<u64> = (0..n as u64).collect();
+        let schema = Schema::pq(m, nbits, PqMetric::SquaredL2).unwrap();
+        let one = tmp.path().join(format!("pq{nbits}-one"));
+        Index::create_pq(&one, schema.clone(), books.clone())
+            .unwrap()
+            .append_pq(&ids, codes.view())
+            .unwrap();
+        let eight = tmp.path().join(format!("pq{nbits}-eight"));
+        {
+            let mut index = Index::create_pq(&eight, schema, books.clone()).unwrap();
+            for s in 0..8 {
+                let (a, b) = (s * n / 8, (s + 1) * n / 8);
+                index
+                    .append_pq(&ids[a..b], codes.view().slice(a, b))
+                    .unwrap();
+            }
+        }
+        let query: Vec<f32> = (0..256).map(|_| rng.normal()).collect();
+        let opts = PqSearchOptions::default();
+        let idx_one = Index::open(&one).unwrap();
+        let idx_eight = Index::open(&eight).unwrap();
+        // The first 4-bit search builds each segment's fast-scan layout; not timed.
+        idx_one.search_pq(&query, 10).unwrap();
+        idx_eight.search_pq(&query, 10).unwrap();
+        let fast = (nbits == 4).then(|| FastScanCodes::from_view(codes.view()).unwrap());
+        let mut g = c.benchmark_group(format!("store_search_pq_1M_d256_m{m}_nbits{nbits}_k10"));
+        g.sample_size(20);
+        g.bench_function("raw_scan", |b| {
+            b.iter(|| match &fast {
+                Some(f) => black_box(
+                    fast_scan_knn(&books, f, &query, PqMetric::SquaredL2, 10, &opts).unwrap(),
+                ),
+                None => black_box(
+                    pq_knn(&books, codes.view(), &query, PqMetric::SquaredL2, 10, &opts).unwrap(),
+                ),
+            })
+        });
+        g.bench_function("index_1_segment", |b| {
+            b.iter(|| black_box(idx_one.search_pq(&query, 10).unwrap()))
+        });
+        g.bench_function("index_8_segments", |b| {
+            b.iter(|| black_box(idx_eight.search_pq(&query, 10).unwrap()))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench_build, bench_open_and_search, bench_pq_search);
 criterion_main!(benches);

@@ -1,5 +1,9 @@
-//! [`Index`]: an index directory of binary codes that a program opens, appends to,
-//! deletes from, compacts and searches.
+//! [`Index`]: an index directory of binary or PQ codes that a program opens, appends
+//! to, deletes from, compacts and searches.
+//!
+//! An index holds one column: binary codes searched by Hamming distance (the methods in
+//! this file), or PQ codes with their codebooks, searched with float queries by
+//! lookup-table distance (the `*_pq` methods, in [`pq`]).
 //!
 //! The state on disk is whatever `manifest.json` names (see [`crate::store`]); every
 //! mutation writes new immutable files first and then commits a new manifest, so a crash
@@ -39,17 +43,23 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use roaring::{RoaringBitmap, RoaringTreemap};
 
 use crate::code::BinaryView;
 use crate::error::{Error, Result};
+use crate::scan::pq::FastScanCodes;
 use crate::scan::{self, Chain, Neighbor, RowFilter, SearchOptions};
 use crate::store::directory::WriterLock;
 use crate::store::manifest::{MANIFEST_FILE, Manifest, SegmentEntry};
 use crate::store::schema::{ColumnKind, Schema};
 use crate::store::segment::{ColumnData, Segment, write_segment};
 use crate::store::tombstones::{read_tombstones, tombstone_name, write_tombstones};
+
+pub mod pq;
+
+pub use pq::PqHit;
 
 /// One search result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,9 +74,19 @@ pub struct Hit {
 struct LoadedSegment {
     segment: Segment,
     deleted: RoaringBitmap,
+    /// 4-bit PQ codes re-laid for the fast scan, built on the first search that needs them.
+    fast: OnceLock<FastScanCodes>,
 }
 
 impl LoadedSegment {
+    fn new(segment: Segment, deleted: RoaringBitmap) -> Self {
+        LoadedSegment {
+            segment,
+            deleted,
+            fast: OnceLock::new(),
+        }
+    }
+
     fn view(&self) -> Result<BinaryView<'_>> {
         self.segment.binary(0)
     }
@@ -100,6 +120,8 @@ pub struct Index {
     manifest: Manifest,
     segments: Vec<LoadedSegment>,
     bits: usize,
+    /// Codebooks and options of a PQ index; `None` for a binary one.
+    pq: Option<pq::PqState>,
     writer: Option<WriterLock>,
     options: SearchOptions,
 }
@@ -120,7 +142,7 @@ fn schema_bits(dir: &Path, schema: &Schema) -> Result<usize> {
         ([_], Some(bits)) => Ok(bits),
         _ => Err(Error::SchemaMismatch {
             path: dir.to_path_buf(),
-            expected: "one binary column (the kinds Index searches today)".to_string(),
+            expected: "one binary column (PQ indexes: Index::create_pq)".to_string(),
             found: schema.describe(),
         }),
     }
@@ -131,7 +153,7 @@ fn is_not_found(e: &Error) -> bool {
 }
 
 fn load_segments(dir: &Path, manifest: &Manifest) -> Result<Vec<LoadedSegment>> {
-    let kind = manifest.schema.columns.first().map(|c| c.kind);
+    let schema_kinds: Vec<ColumnKind> = manifest.schema.columns.iter().map(|c| c.kind).collect();
     manifest
         .segments
         .iter()
@@ -139,7 +161,7 @@ fn load_segments(dir: &Path, manifest: &Manifest) -> Result<Vec<LoadedSegment>> 
             let path = dir.join(&entry.file);
             let segment = Segment::open(&path)?;
             let kinds: Vec<ColumnKind> = segment.columns().iter().map(|c| c.kind).collect();
-            if kinds.len() != 1 || Some(kinds[0]) != kind {
+            if kinds != schema_kinds {
                 return Err(Error::SchemaMismatch {
                     path,
                     expected: manifest.schema.describe(),
@@ -158,8 +180,11 @@ fn load_segments(dir: &Path, manifest: &Manifest) -> Result<Vec<LoadedSegment>> 
                 Some(t) => read_tombstones(dir, t, entry.rows)?,
                 None => RoaringBitmap::new(),
             };
-            segment.binary(0)?;
-            Ok(LoadedSegment { segment, deleted })
+            match schema_kinds.first() {
+                Some(ColumnKind::Binary { .. }) => segment.binary(0).map(|_| ())?,
+                _ => segment.pq(0).map(|_| ())?,
+            }
+            Ok(LoadedSegment::new(segment, deleted))
         })
         .collect()
 }
@@ -203,6 +228,7 @@ impl Index {
             manifest,
             segments: Vec::new(),
             bits,
+            pq: None,
             writer: Some(lock),
             options: SearchOptions::default(),
         })
@@ -212,12 +238,17 @@ impl Index {
     pub fn open(dir: impl AsRef<Path>) -> Result<Index> {
         let dir = dir.as_ref();
         let (manifest, segments) = load_snapshot(dir)?;
-        let bits = schema_bits(dir, &manifest.schema)?;
+        let (bits, pq) = if manifest.schema.has_pq() {
+            (0, Some(pq::PqState::load(dir, &manifest)?))
+        } else {
+            (schema_bits(dir, &manifest.schema)?, None)
+        };
         Ok(Index {
             dir: dir.to_path_buf(),
             manifest,
             segments,
             bits,
+            pq,
             writer: None,
             options: SearchOptions::default(),
         })
@@ -271,7 +302,7 @@ impl Index {
         &self.manifest.schema
     }
 
-    /// Code length in bits.
+    /// Code length in bits (0 for a PQ index).
     pub fn bits(&self) -> usize {
         self.bits
     }
@@ -296,7 +327,7 @@ impl Index {
         self.locate(id).is_some()
     }
 
-    /// The code of live row `id` (row-padded words).
+    /// The code of live row `id` (row-padded words); `None` in a PQ index.
     pub fn get(&self, id: u64) -> Option<&[u64]> {
         let (s, row) = self.locate(id)?;
         self.segments[s].view().ok()?.row(row)
@@ -351,6 +382,7 @@ impl Index {
     /// lengths differ, an id repeats in `ids`, or an id is already live.
     pub fn append(&mut self, ids: &[u64], codes: BinaryView<'_>) -> Result<()> {
         self.writer("append")?;
+        self.binary_only("binary codes")?;
         if codes.bits() != self.bits {
             return Err(Error::SchemaMismatch {
                 path: self.dir.clone(),
@@ -387,13 +419,26 @@ impl Index {
             }
             (order.iter().map(|&i| ids[i]).collect(), Some(words))
         };
+        self.check_new_ids(&sorted_ids)?;
+        let view = match &sorted_words {
+            Some(words) => BinaryView::new(self.bits, words)?,
+            None => codes,
+        };
+        self.append_segment(&sorted_ids, ColumnData::Binary(view))
+    }
+
+    /// Fails with [`Error::DuplicateId`] if an id of `sorted_ids` (ascending) repeats or
+    /// is already live.
+    fn check_new_ids(&self, sorted_ids: &[u64]) -> Result<()> {
         if let Some(w) = sorted_ids.windows(2).find(|w| w[0] == w[1]) {
             return Err(Error::DuplicateId {
                 id: w[0],
                 context: "repeated within one append".to_string(),
             });
         }
-        let (lo, hi) = (sorted_ids[0], sorted_ids[sorted_ids.len() - 1]);
+        let (Some(&lo), Some(&hi)) = (sorted_ids.first(), sorted_ids.last()) else {
+            return Ok(());
+        };
         for seg in &self.segments {
             let Some((slo, shi)) = seg.id_range() else {
                 continue;
@@ -408,13 +453,15 @@ impl Index {
                 });
             }
         }
-        let view = match &sorted_words {
-            Some(words) => BinaryView::new(self.bits, words)?,
-            None => codes,
-        };
+        Ok(())
+    }
+
+    /// Writes rows `sorted_ids` (ascending, checked) with `column` as a new segment and
+    /// commits it; on a failed commit the handle goes back to the state on disk.
+    fn append_segment(&mut self, sorted_ids: &[u64], column: ColumnData<'_>) -> Result<()> {
         let mut next = self.manifest.clone();
         let name = format!("seg-{:08}.ccs", next.next_segment);
-        let path = write_segment(&self.dir, &name, &sorted_ids, &[ColumnData::Binary(view)])?;
+        let path = write_segment(&self.dir, &name, sorted_ids, &[column])?;
         let segment = Segment::open(&path)?;
         next.next_segment += 1;
         next.generation += 1;
@@ -424,10 +471,7 @@ impl Index {
             tombstones: None,
         });
         let mut segments = std::mem::take(&mut self.segments);
-        segments.push(LoadedSegment {
-            segment,
-            deleted: RoaringBitmap::new(),
-        });
+        segments.push(LoadedSegment::new(segment, RoaringBitmap::new()));
         let result = self.commit(next, segments);
         if result.is_err() {
             // Back to the committed state on disk.
@@ -509,23 +553,32 @@ impl Index {
         let mut segments = Vec::new();
         if !rows.is_empty() {
             let ids: Vec<u64> = rows.iter().map(|t| t.0).collect();
-            let views: Vec<BinaryView<'_>> = self
-                .segments
-                .iter()
-                .map(|s| s.view())
-                .collect::<Result<_>>()?;
-            let mut words = Vec::with_capacity(rows.len() * views[0].words_per_code());
-            for &(_, s, r) in &rows {
-                words.extend_from_slice(views[s].row(r).unwrap_or_default());
-            }
-            let view = BinaryView::new(self.bits, &words)?;
             let name = format!("seg-{:08}.ccs", next.next_segment);
             next.next_segment += 1;
-            let path = write_segment(&self.dir, &name, &ids, &[ColumnData::Binary(view)])?;
-            segments.push(LoadedSegment {
-                segment: Segment::open(&path)?,
-                deleted: RoaringBitmap::new(),
-            });
+            let path = match &self.pq {
+                Some(state) => {
+                    let bytes = self.gather_pq_rows(&rows)?;
+                    let view = state.view_of(&bytes)?;
+                    write_segment(&self.dir, &name, &ids, &[state.column(view)])?
+                }
+                None => {
+                    let views: Vec<BinaryView<'_>> = self
+                        .segments
+                        .iter()
+                        .map(|s| s.view())
+                        .collect::<Result<_>>()?;
+                    let mut words = Vec::with_capacity(rows.len() * views[0].words_per_code());
+                    for &(_, s, r) in &rows {
+                        words.extend_from_slice(views[s].row(r).unwrap_or_default());
+                    }
+                    let view = BinaryView::new(self.bits, &words)?;
+                    write_segment(&self.dir, &name, &ids, &[ColumnData::Binary(view)])?
+                }
+            };
+            segments.push(LoadedSegment::new(
+                Segment::open(&path)?,
+                RoaringBitmap::new(),
+            ));
             next.segments.push(SegmentEntry {
                 file: name,
                 rows: ids.len() as u64,
@@ -535,11 +588,14 @@ impl Index {
         self.commit(next, segments)
     }
 
-    /// Checks every segment's CRCs and padding, every tombstone file, and that no id is
-    /// live twice.
+    /// Checks every segment's CRCs and padding, every tombstone file, the codebook file
+    /// of a PQ index, and that no id is live twice.
     pub fn verify(&self) -> Result<()> {
         for s in &self.segments {
             s.segment.verify()?;
+        }
+        if let Some(state) = &self.pq {
+            state.verify(&self.dir, &self.manifest)?;
         }
         // Tombstones were CRC-checked on load; check the duplicate-id rule.
         let ids = self.live_ids();
@@ -552,7 +608,23 @@ impl Index {
         Ok(())
     }
 
+    /// Fails with [`Error::SchemaMismatch`] on a PQ index (`what` names the input).
+    fn binary_only(&self, what: &str) -> Result<()> {
+        match &self.pq {
+            None => Ok(()),
+            Some(_) => Err(Error::SchemaMismatch {
+                path: self.dir.clone(),
+                expected: format!("an index of binary codes for {what}"),
+                found: format!(
+                    "{} (use the *_pq methods with float queries)",
+                    self.manifest.schema.describe()
+                ),
+            }),
+        }
+    }
+
     fn check_query(&self, query: &[u64]) -> Result<()> {
+        self.binary_only("binary queries")?;
         let w = self.bits.div_ceil(64);
         if query.len() != w {
             return Err(Error::DimensionMismatch {
@@ -654,6 +726,7 @@ impl Index {
         want: Want,
         allowed: Option<&RoaringTreemap>,
     ) -> Result<Vec<Vec<Hit>>> {
+        self.binary_only("binary queries")?;
         if queries.bits() != self.bits {
             return Err(Error::DimensionMismatch {
                 what: "query code bits",

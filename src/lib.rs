@@ -35,7 +35,7 @@ pub mod train;
 
 pub use code::{BinaryCodes, BinaryView, PqCodebooks, PqCodes, PqMetric, PqView};
 pub use error::{Error, Result};
-pub use index::{Hit, Index};
+pub use index::{Hit, Index, PqHit};
 pub use scan::pq::{
     FastScanCodes, PqColumn, PqKernel, PqSearchOptions, ScoredNeighbor, fast_scan_knn,
     fast_scan_knn_batch, multi_column_knn, pq_knn, pq_knn_batch,

@@ -33,6 +33,16 @@ impl InfoArgs {
         println!("index:      {}", self.index.display());
         println!("generation: {}", m.generation);
         println!("schema:     {}", m.schema.describe());
+        if let (Some(b), Some(entry)) = (index.pq_codebooks(), m.codebooks.first()) {
+            println!(
+                "codebooks:  {}  M {}  K {}  dsub {}  dim {}",
+                entry.file,
+                b.m(),
+                b.k(),
+                b.dsub(),
+                b.dim()
+            );
+        }
         println!("live rows:  {}", index.len());
         println!("segments:   {}", m.segments.len());
         for s in &m.segments {

@@ -14,6 +14,7 @@
 //! keeps them, that is the largest inner product).
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::code::assign::{Nearness, assign};
 use crate::error::{Error, Result};
@@ -21,8 +22,10 @@ use crate::error::{Error, Result};
 /// Rows per encoding task.
 const ENCODE_BLOCK_ROWS: usize = 2048;
 
-/// How a query is compared with a PQ-coded vector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// How a query is compared with a PQ-coded vector (in a manifest: `"inner_product"` or
+/// `"squared_l2"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PqMetric {
     /// Inner product: larger is better (HCQ's asymmetric quantized similarity).
     InnerProduct,
@@ -31,6 +34,14 @@ pub enum PqMetric {
 }
 
 impl PqMetric {
+    /// Short name: `ip` or `l2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PqMetric::InnerProduct => "ip",
+            PqMetric::SquaredL2 => "l2",
+        }
+    }
+
     /// Whether `a` ranks strictly before `b` under this metric.
     #[inline]
     pub fn better(self, a: f32, b: f32) -> bool {

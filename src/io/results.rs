@@ -1,10 +1,11 @@
-//! Writing search results: `.npy` matrices of ids and distances, and JSON lines.
+//! Writing search results: `.npy` matrices of ids and distances (or PQ scores), and
+//! JSON lines.
 
 use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::index::Hit;
+use crate::index::{Hit, PqHit};
 use crate::io::npy::write_npy;
 
 /// Id written where a query has fewer than `k` results.
@@ -39,6 +40,45 @@ pub fn write_results_jsonl(out: &mut impl Write, path: &Path, results: &[Vec<Hit
         let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
         let distances: Vec<u32> = hits.iter().map(|h| h.distance).collect();
         let line = serde_json::json!({"query": q, "ids": ids, "distances": distances});
+        writeln!(out, "{line}").map_err(|e| Error::io(path, e))?;
+    }
+    out.flush().map_err(|e| Error::io(path, e))
+}
+
+/// Score written where a PQ query has fewer than `k` results.
+pub const MISSING_SCORE: f32 = f32::NAN;
+
+/// Writes `(queries, k)` matrices of PQ results: `uint64` ids to `ids_path`, `float32`
+/// scores to `scores_path`; rows with fewer than `k` hits are padded with
+/// [`MISSING_ID`] and [`MISSING_SCORE`] (NaN).
+pub fn write_pq_results_npy(
+    ids_path: &Path,
+    scores_path: &Path,
+    results: &[Vec<PqHit>],
+    k: usize,
+) -> Result<()> {
+    let mut ids = vec![MISSING_ID; results.len() * k];
+    let mut scores = vec![MISSING_SCORE; results.len() * k];
+    for (q, hits) in results.iter().enumerate() {
+        for (j, h) in hits.iter().take(k).enumerate() {
+            ids[q * k + j] = h.id;
+            scores[q * k + j] = h.score;
+        }
+    }
+    write_npy(ids_path, &[results.len(), k], &ids)?;
+    write_npy(scores_path, &[results.len(), k], &scores)
+}
+
+/// Writes one JSON object per PQ query: `{"query":0,"ids":[..],"scores":[..]}`.
+pub fn write_pq_results_jsonl(
+    out: &mut impl Write,
+    path: &Path,
+    results: &[Vec<PqHit>],
+) -> Result<()> {
+    for (q, hits) in results.iter().enumerate() {
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        let scores: Vec<f32> = hits.iter().map(|h| h.score).collect();
+        let line = serde_json::json!({"query": q, "ids": ids, "scores": scores});
         writeln!(out, "{line}").map_err(|e| Error::io(path, e))?;
     }
     out.flush().map_err(|e| Error::io(path, e))

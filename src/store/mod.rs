@@ -1,6 +1,7 @@
 //! Persistence: immutable segment files, the manifest (the commit point), tombstones,
-//! and the index directory with its writer lock.
+//! codebook files of PQ columns, and the index directory with its writer lock.
 
+pub mod codebooks;
 pub mod directory;
 pub mod fsutil;
 pub mod manifest;

@@ -17,6 +17,8 @@
 //!
 //! The header is padded with zeros to a multiple of 64 bytes; blocks follow in column
 //! order, then the ids, each starting on a 64-byte boundary with zero padding between.
+//! A binary column's block is `n` rows of whole `u64` words; a PQ column's block is `n`
+//! rows of `M` bytes (8-bit codes) or `M/2` bytes (4-bit, low nibble first), unpadded.
 //! Rows are stored sorted by strictly increasing id, so the row order is the id order
 //! (ties in search go to the smaller id for free, and an id is found by binary search).
 //!
@@ -29,7 +31,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::code::BinaryView;
+use crate::code::{BinaryView, PqView};
 use crate::error::{Error, Result};
 use crate::store::fsutil::atomic_write;
 use crate::store::schema::ColumnKind;
@@ -86,6 +88,8 @@ pub fn reseal_header(bytes: &mut [u8]) -> bool {
 pub enum ColumnData<'a> {
     /// Binary codes (row-padded words).
     Binary(BinaryView<'a>),
+    /// PQ codes scored with a metric.
+    Pq(PqView<'a>, crate::code::PqMetric),
 }
 
 impl ColumnData<'_> {
@@ -94,18 +98,25 @@ impl ColumnData<'_> {
             ColumnData::Binary(v) => ColumnKind::Binary {
                 bits: v.bits() as u32,
             },
+            ColumnData::Pq(v, metric) => ColumnKind::Pq {
+                m: v.m() as u32,
+                nbits: u32::from(v.nbits()),
+                metric: *metric,
+            },
         }
     }
 
     fn rows(&self) -> usize {
         match self {
             ColumnData::Binary(v) => v.len(),
+            ColumnData::Pq(v, _) => v.len(),
         }
     }
 
     fn bytes(&self) -> &[u8] {
         match self {
             ColumnData::Binary(v) => bytemuck::cast_slice(v.as_words()),
+            ColumnData::Pq(v, _) => v.as_bytes(),
         }
     }
 }
@@ -148,6 +159,7 @@ pub fn write_segment(
         });
     }
     for c in columns {
+        c.kind().validate()?;
         if c.rows() != ids.len() {
             return Err(Error::LengthMismatch {
                 what: "segment column rows (one per id)",
@@ -434,7 +446,8 @@ impl Segment {
                 corrupt(
                     p,
                     &format!("column {i} kind"),
-                    "a known column kind (binary: tag 1, bits 8..=4096, multiple of 8)",
+                    "a known column kind (binary: tag 1, bits 8..=4096, multiple of 8; \
+                     pq: tag 2, M, nbits 4 or 8, metric 0 or 1)",
                     format!("tag {tag}, parameters {params:?}"),
                 )
             })?;
@@ -463,9 +476,14 @@ impl Segment {
         if ids.offset + ids.len != b.len() {
             return Err(corrupt(p, "ids block end", b.len(), ids.offset + ids.len));
         }
-        // Every block must view as u64 words in place (always true for page-aligned maps
-        // and 64-byte aligned offsets; checked so a violation is an error, not UB).
-        for blk in columns.iter().map(|c| c.block).chain([ids]) {
+        // Every word block must view as u64 words in place (always true for page-aligned
+        // maps and 64-byte aligned offsets; checked so a violation is an error, not UB).
+        // PQ blocks are read as bytes.
+        let word_blocks = columns
+            .iter()
+            .filter(|c| c.kind.is_word_block())
+            .map(|c| c.block);
+        for blk in word_blocks.chain([ids]) {
             bytemuck::try_cast_slice::<u8, u64>(&b[blk.offset..blk.offset + blk.len]).map_err(
                 |e| {
                     corrupt(
@@ -531,6 +549,41 @@ impl Segment {
             })?;
         match c.kind {
             ColumnKind::Binary { bits } => BinaryView::new(bits as usize, self.words(c.block)),
+            other => Err(Error::SchemaMismatch {
+                path: self.path.clone(),
+                expected: format!("a binary column {col}"),
+                found: other.describe(),
+            }),
+        }
+    }
+
+    /// Column `col` viewed as PQ codes, in place (no pass over the data).
+    pub fn pq(&self, col: usize) -> Result<PqView<'_>> {
+        let c = self
+            .columns
+            .get(col)
+            .ok_or_else(|| Error::InvalidArgument {
+                name: "col",
+                reason: format!(
+                    "segment {} has {} columns, asked for column {col}",
+                    self.path.display(),
+                    self.columns.len()
+                ),
+            })?;
+        match c.kind {
+            ColumnKind::Pq { m, nbits, .. } => {
+                let bytes = self
+                    .backing
+                    .bytes()
+                    .get(c.block.offset..c.block.offset + c.block.len)
+                    .unwrap_or(&[]);
+                PqView::new(m as usize, nbits as u8, bytes)
+            }
+            other => Err(Error::SchemaMismatch {
+                path: self.path.clone(),
+                expected: format!("a PQ column {col}"),
+                found: other.describe(),
+            }),
         }
     }
 
@@ -675,6 +728,61 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn pq_columns_round_trip_and_every_byte_flip_is_reported() {
+        use crate::code::{PqCodes, PqMetric};
+        let dir = tempfile::tempdir().unwrap();
+        // 8-bit M = 5 (5-byte rows, unpadded) and 4-bit M = 6 (3-byte rows).
+        for (m, nbits, metric) in [(5, 8, PqMetric::SquaredL2), (6, 4, PqMetric::InnerProduct)] {
+            let row = if nbits == 8 { m } else { m / 2 };
+            let bytes: Vec<u8> = (0..7 * row).map(|i| (i * 37 + 11) as u8).collect();
+            let codes = PqCodes::new(m, nbits, bytes).unwrap();
+            let ids = [2, 3, 5, 7, 11, 13, 17];
+            let name = format!("pq{nbits}.ccs");
+            let path = write_segment(
+                dir.path(),
+                &name,
+                &ids,
+                &[ColumnData::Pq(codes.view(), metric)],
+            )
+            .unwrap();
+            let seg = Segment::open(&path).unwrap();
+            seg.verify().unwrap();
+            assert_eq!(seg.pq(0).unwrap(), codes.view());
+            assert_eq!(
+                seg.columns()[0].kind,
+                ColumnKind::Pq {
+                    m: m as u32,
+                    nbits: nbits as u32,
+                    metric
+                }
+            );
+            assert!(seg.binary(0).is_err());
+            assert_eq!(seg.columns()[0].block.len, 7 * row);
+            let good = std::fs::read(&path).unwrap();
+            for at in 0..good.len() {
+                let mut bad = good.clone();
+                bad[at] ^= 0x10;
+                let result = Segment::from_bytes("flipped", &bad).and_then(|s| s.verify());
+                assert!(
+                    result.is_err(),
+                    "flip at byte {at} of {name} went unnoticed"
+                );
+            }
+        }
+        // An odd M at 4 bits is refused by the writer.
+        let odd = PqCodes::new(3, 4, vec![0, 0]).unwrap();
+        assert!(
+            write_segment(
+                dir.path(),
+                "odd",
+                &[1],
+                &[ColumnData::Pq(odd.view(), PqMetric::SquaredL2)]
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -87,7 +87,8 @@ fn finish(table_metric: PqMetric, top: CostTopK) -> Vec<ScoredNeighbor> {
             row,
             score: match table_metric {
                 PqMetric::SquaredL2 => cost,
-                PqMetric::InnerProduct => -cost,
+                // `+ 0.0`: a zero inner product is reported as +0.0, not -0.0.
+                PqMetric::InnerProduct => -cost + 0.0,
             },
         })
         .collect()
@@ -101,6 +102,20 @@ fn scan_rows(
     range: Range<usize>,
     top: &mut CostTopK,
 ) {
+    scan_rows_where(kernel, table, codes, range, top, &|_| true);
+}
+
+/// [`scan_rows`] offering only rows for which `keep(row)` holds; `keep` is asked only
+/// about rows that beat the current bound.
+#[inline(always)]
+fn scan_rows_where<F: Fn(usize) -> bool>(
+    kernel: PqKernel,
+    table: &AdcTable,
+    codes: PqView<'_>,
+    range: Range<usize>,
+    top: &mut CostTopK,
+    keep: &F,
+) {
     let mut buf = [0f32; COST_BLOCK_ROWS];
     let mut start = range.start;
     while start < range.end {
@@ -109,11 +124,31 @@ fn scan_rows(
         adc::costs(kernel, table, codes.slice(start, end), out);
         let bound = top.bound();
         for (i, &c) in out.iter().enumerate() {
-            if c < bound {
+            if c < bound && keep(start + i) {
                 top.offer(start + i, c);
             }
         }
         start = end;
+    }
+}
+
+/// A shortlist sink that drops rows `keep` refuses (asked only for rows below the bound).
+struct KeepSink<'a, F> {
+    inner: TopK,
+    keep: &'a F,
+}
+
+impl<F: Fn(usize) -> bool> crate::scan::hamming::DistanceSink for KeepSink<'_, F> {
+    #[inline]
+    fn bound(&self) -> u32 {
+        self.inner.bound()
+    }
+
+    #[inline]
+    fn offer(&mut self, row: usize, distance: u32) {
+        if distance < self.inner.bound() && (self.keep)(row) {
+            self.inner.offer(row, distance);
+        }
     }
 }
 
@@ -156,6 +191,20 @@ pub fn pq_knn(
     k: usize,
     options: &PqSearchOptions,
 ) -> Result<Vec<ScoredNeighbor>> {
+    pq_knn_where(books, codes, query, metric, k, options, |_| true)
+}
+
+/// [`pq_knn`] over the rows for which `keep(row)` holds (deleted rows and filters at
+/// the index level). `keep` is asked only about rows that beat the current k-th cost.
+pub fn pq_knn_where<F: Fn(usize) -> bool + Sync>(
+    books: &PqCodebooks,
+    codes: PqView<'_>,
+    query: &[f32],
+    metric: PqMetric,
+    k: usize,
+    options: &PqSearchOptions,
+    keep: F,
+) -> Result<Vec<ScoredNeighbor>> {
     books.check_codes(codes)?;
     let kernel = options.kernel()?;
     let table = AdcTable::new(books, query, metric, 1.0)?;
@@ -165,14 +214,14 @@ pub fn pq_knn(
     let chunks = row_chunks(codes.len(), options.threads(), 1);
     let parts: Vec<CostTopK> = if chunks.len() == 1 {
         let mut top = CostTopK::new(k);
-        scan_rows(kernel, &table, codes, 0..codes.len(), &mut top);
+        scan_rows_where(kernel, &table, codes, 0..codes.len(), &mut top, &keep);
         vec![top]
     } else {
         chunks
             .into_par_iter()
             .map(|r| {
                 let mut top = CostTopK::new(k);
-                scan_rows(kernel, &table, codes, r, &mut top);
+                scan_rows_where(kernel, &table, codes, r, &mut top, &keep);
                 top
             })
             .collect()
@@ -326,6 +375,20 @@ pub fn fast_scan_knn(
     k: usize,
     options: &PqSearchOptions,
 ) -> Result<Vec<ScoredNeighbor>> {
+    fast_scan_knn_where(books, codes, query, metric, k, options, |_| true)
+}
+
+/// [`fast_scan_knn`] over the rows for which `keep(row)` holds: refused rows never
+/// enter the shortlist. `keep` is asked only about rows below the shortlist's bound.
+pub fn fast_scan_knn_where<F: Fn(usize) -> bool + Sync>(
+    books: &PqCodebooks,
+    codes: &FastScanCodes,
+    query: &[f32],
+    metric: PqMetric,
+    k: usize,
+    options: &PqSearchOptions,
+    keep: F,
+) -> Result<Vec<ScoredNeighbor>> {
     let kernel = options.kernel()?;
     let (table, quantized) = fast_scan_tables(books, codes, query, metric)?;
     if k == 0 || codes.is_empty() {
@@ -335,7 +398,10 @@ pub fn fast_scan_knn(
     let blocks = codes.blocks();
     let chunks = row_chunks(blocks * BLOCK_ROWS, options.threads(), BLOCK_ROWS);
     let scan_part = |r: Range<usize>| {
-        let mut top = fastscan::shortlist_selector(codes, short);
+        let mut top = KeepSink {
+            inner: fastscan::shortlist_selector(codes, short),
+            keep: &keep,
+        };
         fastscan::scan(
             kernel,
             &quantized,
@@ -343,7 +409,7 @@ pub fn fast_scan_knn(
             r.start / BLOCK_ROWS..r.end.div_ceil(BLOCK_ROWS).min(blocks),
             &mut top,
         );
-        top.into_sorted()
+        top.inner.into_sorted()
     };
     let rows: Vec<usize> = if chunks.len() == 1 {
         scan_part(0..blocks * BLOCK_ROWS)

@@ -42,7 +42,9 @@ impl AdcTable {
                     PqMetric::SquaredL2 => q.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum(),
                     PqMetric::InnerProduct => -q.iter().zip(c).map(|(a, b)| a * b).sum::<f32>(),
                 };
-                costs.push(cost * weight);
+                // `+ 0.0` turns a -0.0 entry into +0.0, so no sum of entries is -0.0
+                // and equal scores compare equal under `total_cmp` (ties go by row).
+                costs.push(cost * weight + 0.0);
             }
         }
         Ok(AdcTable {
