@@ -6,9 +6,10 @@
 //!   256-bit chunks (a masked load takes the last 1-3 words), reduced with `vpsadbw`, and
 //!   the four rows' lane sums folded into four distances.
 //! - Batched scans use a [`ByteSlicedBlock`](super::ByteSlicedBlock): 32 rows side by
-//!   side per byte position, pre-split into nibbles; the query becomes two 16-entry
-//!   tables per byte position (popcount of nibble xor query nibble), so each byte lane
-//!   accumulates one row's distance with a lookup and an add.
+//!   side per byte position, pre-split into nibbles; each query nibble picks one of 16
+//!   fixed tables (popcount of row nibble xor query nibble), so each byte lane
+//!   accumulates one row's distance with a lookup and an add. Two queries share every
+//!   load of the block, four groups every table load.
 //!
 //! Style: the entry points carry `#[target_feature(enable = "avx2")]`; the helpers are
 //! `#[inline(always)] unsafe fn` without the attribute so they inline into them, and
