@@ -390,35 +390,15 @@ impl Index {
                 found: format!("binary {} bits", codes.bits()),
             });
         }
-        if ids.len() != codes.len() {
-            return Err(Error::LengthMismatch {
-                what: "ids (one per code)",
-                expected: codes.len(),
-                found: ids.len(),
-            });
-        }
-        if ids.is_empty() {
+        let Some((sorted_ids, order)) = order_append(ids, codes.len())? else {
             return Ok(());
-        }
-        if ids.len() > u32::MAX as usize {
-            return Err(Error::InvalidArgument {
-                name: "ids",
-                reason: format!("one append takes at most 2^32 - 1 rows, got {}", ids.len()),
-            });
-        }
-        let sorted = ids.windows(2).all(|w| w[0] < w[1]);
-        let (sorted_ids, sorted_words): (Vec<u64>, Option<Vec<u64>>) = if sorted {
-            (ids.to_vec(), None)
-        } else {
-            let mut order: Vec<usize> = (0..ids.len()).collect();
-            order.sort_unstable_by_key(|&i| ids[i]);
-            let w = codes.words_per_code();
-            let mut words = Vec::with_capacity(codes.as_words().len());
-            for &i in &order {
-                words.extend_from_slice(&codes.as_words()[i * w..(i + 1) * w]);
-            }
-            (order.iter().map(|&i| ids[i]).collect(), Some(words))
         };
+        let sorted_words: Option<Vec<u64>> = order.map(|order| {
+            (order.iter())
+                .flat_map(|&i| codes.row(i).unwrap_or_default())
+                .copied()
+                .collect()
+        });
         self.check_new_ids(&sorted_ids)?;
         let view = match &sorted_words {
             Some(words) => BinaryView::new(self.bits, words)?,
@@ -805,6 +785,37 @@ impl Index {
     ) -> Result<Vec<Vec<Hit>>> {
         self.search_many(queries, Want::Within(radius), allowed)
     }
+}
+
+/// An append's ids ascending, and the row order that sorts them unless they already were.
+type AppendOrder = (Vec<u64>, Option<Vec<usize>>);
+
+/// Checks an append's ids against its `rows` and orders them: `None` when there is
+/// nothing to append, else the ids ascending and, unless they already were, the row
+/// order that sorts them (the caller reorders its codes by it).
+fn order_append(ids: &[u64], rows: usize) -> Result<Option<AppendOrder>> {
+    if ids.len() != rows {
+        return Err(Error::LengthMismatch {
+            what: "ids (one per code)",
+            expected: rows,
+            found: ids.len(),
+        });
+    }
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    if ids.len() > u32::MAX as usize {
+        return Err(Error::InvalidArgument {
+            name: "ids",
+            reason: format!("one append takes at most 2^32 - 1 rows, got {}", ids.len()),
+        });
+    }
+    if ids.windows(2).all(|w| w[0] < w[1]) {
+        return Ok(Some((ids.to_vec(), None)));
+    }
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_unstable_by_key(|&i| ids[i]);
+    Ok(Some((order.iter().map(|&i| ids[i]).collect(), Some(order))))
 }
 
 fn merge_hits(parts: Vec<Vec<Hit>>, want: Want) -> Vec<Hit> {

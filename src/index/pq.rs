@@ -265,34 +265,15 @@ impl Index {
         let state = self.pq_state("PQ codes")?;
         state.books.check_codes(codes)?;
         let metric = state.metric;
-        if ids.len() != codes.len() {
-            return Err(Error::LengthMismatch {
-                what: "ids (one per code)",
-                expected: codes.len(),
-                found: ids.len(),
-            });
-        }
-        if ids.is_empty() {
+        let Some((sorted_ids, order)) = super::order_append(ids, codes.len())? else {
             return Ok(());
-        }
-        if ids.len() > u32::MAX as usize {
-            return Err(Error::InvalidArgument {
-                name: "ids",
-                reason: format!("one append takes at most 2^32 - 1 rows, got {}", ids.len()),
-            });
-        }
-        let sorted = ids.windows(2).all(|w| w[0] < w[1]);
-        let (sorted_ids, sorted_bytes): (Vec<u64>, Option<Vec<u8>>) = if sorted {
-            (ids.to_vec(), None)
-        } else {
-            let mut order: Vec<usize> = (0..ids.len()).collect();
-            order.sort_unstable_by_key(|&i| ids[i]);
-            let mut bytes = Vec::with_capacity(codes.as_bytes().len());
-            for &i in &order {
-                bytes.extend_from_slice(codes.row(i).unwrap_or_default());
-            }
-            (order.iter().map(|&i| ids[i]).collect(), Some(bytes))
         };
+        let sorted_bytes: Option<Vec<u8>> = order.map(|order| {
+            (order.iter())
+                .flat_map(|&i| codes.row(i).unwrap_or_default())
+                .copied()
+                .collect()
+        });
         self.check_new_ids(&sorted_ids)?;
         let view = match &sorted_bytes {
             Some(bytes) => PqView::new(codes.m(), codes.nbits(), bytes)?,
