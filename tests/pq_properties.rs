@@ -201,11 +201,11 @@ proptest! {
 
 #[test]
 fn many_sub_quantizers_take_the_wide_fast_scan_path() {
-    // M = 601: more than 128 pairs, and sums past u16: in every sub-quantizer codeword
+    // M = 1201: more than 128 pairs, and sums past u16: in every sub-quantizer codeword
     // 0 sits on the query and the other fifteen far away, so most entries quantise
     // to the largest value.
     let mut rng = Rng::new(5);
-    let data: Vec<f32> = (0..601 * 16)
+    let data: Vec<f32> = (0..1201 * 16)
         .map(|i| {
             if i % 16 == 0 {
                 0.0
@@ -214,10 +214,10 @@ fn many_sub_quantizers_take_the_wide_fast_scan_path() {
             }
         })
         .collect();
-    let books = PqCodebooks::new(601, 4, 1, data).unwrap();
-    let codes = random_codes(601, 4, 70, &mut rng);
+    let books = PqCodebooks::new(1201, 4, 1, data).unwrap();
+    let codes = random_codes(1201, 4, 70, &mut rng);
     let fast = FastScanCodes::from_view(codes.view()).unwrap();
-    let q = vec![0.0f32; 601];
+    let q = vec![0.0f32; 1201];
     let table =
         QuantizedTable::new(&AdcTable::new(&books, &q, PqMetric::SquaredL2, 1.0).unwrap()).unwrap();
     let reference = quantized_sums_reference(&table, codes.view());

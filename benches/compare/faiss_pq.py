@@ -9,7 +9,7 @@ float ground truth, and measures FAISS:
 - IndexPQ(256, 32, 8) and IndexPQFastScan(256, 64, 4): codes/s over 1M vectors,
   1000 queries, k = 10 and 100, recall@10 against exact float L2 search.
 
-Usage: python faiss_pq.py DIR [n_base]
+Usage: python faiss_pq.py DIR [n_base] [--only kmeans,pq8,pq4] [--repeats N]
 """
 
 import os
@@ -23,7 +23,7 @@ DIM = 256
 N_TRAIN = 50_000
 N_QUERY = 1000
 LATENT = 32
-REPEATS = 3  # searches are timed best of three (the machine is shared)
+REPEATS = 3  # searches are timed best of three by default (the machine is shared)
 
 
 def generate(rng, n, basis):
@@ -44,8 +44,18 @@ def recall_at_10(found, gt):
 
 
 def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else "/tmp/crosscode_pq_data"
-    n_base = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
+    args = sys.argv[1:]
+    only, repeats = {"kmeans", "pq8", "pq4"}, REPEATS
+    if "--only" in args:
+        i = args.index("--only")
+        only = set(args[i + 1].split(","))
+        del args[i : i + 2]
+    if "--repeats" in args:
+        i = args.index("--repeats")
+        repeats = int(args[i + 1])
+        del args[i : i + 2]
+    out_dir = args[0] if args else "/tmp/crosscode_pq_data"
+    n_base = int(args[1]) if len(args) > 1 else 1_000_000
     os.makedirs(out_dir, exist_ok=True)
     faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(20261123)
@@ -67,15 +77,18 @@ def main():
         np.save(gt_path, gt.astype(np.int64))
         print(f"exact ground truth: {time.perf_counter() - t:.1f} s")
 
-    t = time.perf_counter()
-    km = faiss.Kmeans(DIM, 256, niter=25, seed=1, max_points_per_centroid=256)
-    km.train(train)
-    print(f"faiss k-means 50k x 256-d k=256 25 it: {time.perf_counter() - t:.2f} s")
+    if "kmeans" in only:
+        t = time.perf_counter()
+        km = faiss.Kmeans(DIM, 256, niter=25, seed=1, max_points_per_centroid=256)
+        km.train(train)
+        print(f"faiss k-means 50k x 256-d k=256 25 it: {time.perf_counter() - t:.2f} s")
 
-    for name, index in [
-        ("IndexPQ(256,32,8)", faiss.IndexPQ(DIM, 32, 8)),
-        ("IndexPQFastScan(256,64,4)", faiss.IndexPQFastScan(DIM, 64, 4)),
+    for part, name, index in [
+        ("pq8", "IndexPQ(256,32,8)", faiss.IndexPQ(DIM, 32, 8)),
+        ("pq4", "IndexPQFastScan(256,64,4)", faiss.IndexPQFastScan(DIM, 64, 4)),
     ]:
+        if part not in only:
+            continue
         t = time.perf_counter()
         index.train(train)
         print(f"faiss {name} train 50k: {time.perf_counter() - t:.2f} s")
@@ -84,7 +97,7 @@ def main():
         print(f"faiss {name} add {n_base}: {time.perf_counter() - t:.2f} s")
         for k in (10, 100):
             dt = float("inf")
-            for _ in range(REPEATS):
+            for _ in range(repeats):
                 t = time.perf_counter()
                 _, found = index.search(queries, k)
                 dt = min(dt, time.perf_counter() - t)

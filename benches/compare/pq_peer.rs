@@ -6,7 +6,8 @@
 //! scanned per second over 1000 queries at k = 10 and 100, with recall@10 against exact
 //! float search.
 //!
-//! `cargo bench --bench pq_peer -- DIR [rerank_factor] [kmeans,pq8,pq4]`; without the data
+//! `cargo bench --bench pq_peer -- DIR [rerank_factor] [kmeans,pq8,pq4] [repeats]` (searches
+//! are timed best of `repeats`, default 3, as the script's `--repeats`); without the data
 //! directory (as in a plain `cargo bench`) it says so and exits.
 
 use std::path::Path;
@@ -57,6 +58,7 @@ fn main() {
         .get(3)
         .cloned()
         .unwrap_or_else(|| "kmeans,pq8,pq4".into());
+    let repeats: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(3);
     if !std::path::Path::new(&dir).join("train.npy").exists() {
         eprintln!("pq_peer: no data in {dir}; run benches/compare/faiss_pq.py {dir} first");
         return;
@@ -127,10 +129,10 @@ fn main() {
             t.elapsed().as_secs_f64()
         );
         for k in [10usize, 100] {
-            // Best of three, as the FAISS script times it (the machine is shared).
+            // Best of `repeats`, as the FAISS script times it (the machine is shared).
             let mut dt = f64::INFINITY;
             let mut found = Vec::new();
-            for _ in 0..3 {
+            for _ in 0..repeats.max(1) {
                 let t = Instant::now();
                 found = match &fast {
                     None => pq_knn_batch(

@@ -2,14 +2,19 @@
 //! table held in a register.
 //!
 //! Layout of one block (rows `32b .. 32b+32`), for each pair of sub-quantizers
-//! `(2j, 2j+1)`, 32 bytes: byte `i < 16` holds row `i`'s code of `2j` in its low nibble
-//! and row `i+16`'s code of `2j` in its high nibble; byte `16+i` the same for `2j+1`.
-//! Masking the low nibbles of those 32 bytes gives the codes of rows 0-15 for `2j` (low
-//! 128-bit lane) and `2j+1` (high lane), which is exactly how `vpshufb` looks up a
-//! 16-byte table per lane; the high nibbles give rows 16-31. Sums are kept in u16
-//! (at most 127 per entry and 128 pairs per pass, so no overflow); more than 256
-//! sub-quantizers are summed in passes of 128 pairs into u32. A final partial block
-//! is padded with zero codes and its padding rows are never offered.
+//! `(2j, 2j+1)`, 32 bytes: byte `i` is row `32b+i`'s packed byte `j` (code of `2j` in
+//! the low nibble, of `2j+1` in the high one), so a block is the 32 rows' packed codes
+//! transposed. Masking the low nibbles of those 32 bytes gives the codes of all 32 rows
+//! for `2j`, the high nibbles those for `2j+1`; `vpshufb` looks each set up in a table
+//! that holds the sub-quantizer's 16 entries in both 128-bit lanes
+//! ([`super::table::QuantizedTable`]), so one lookup serves 32 rows and no lane ever has
+//! to be folded onto the other. Sums are kept in u16 (at most 127 per entry and 128
+//! pairs per pass, so no overflow); more than 256 sub-quantizers are summed in passes of
+//! 128 pairs into u32. A final partial block is padded with zero codes and its padding
+//! rows are never offered.
+//!
+//! The row-major codes are kept beside the blocks for the exact re-ranking: a row there
+//! is `M/2` consecutive bytes, where in its block it is spread over `M/2` lines of 32.
 
 use crate::code::pq::PqView;
 use crate::error::{Error, Result};
@@ -23,12 +28,15 @@ pub const BLOCK_ROWS: usize = 32;
 /// Sub-quantizer pairs one u16 pass may sum without overflow (128 × 2 × 255 < 65536).
 pub(crate) const MAX_PAIRS_PER_PASS: usize = 128;
 
-/// 4-bit PQ codes re-laid for the fast scan.
+/// 4-bit PQ codes re-laid for the fast scan, with a row-major copy for re-ranking.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FastScanCodes {
     m: usize,
     len: usize,
-    bytes: Vec<u8>,
+    /// `blocks() × pairs() × 32` bytes, laid out as the module doc says.
+    blocks: Vec<u8>,
+    /// `len × pairs()` bytes: the packed codes, row-major.
+    rows: Vec<u8>,
 }
 
 impl FastScanCodes {
@@ -42,16 +50,25 @@ impl FastScanCodes {
         }
         let (m, len) = (codes.m(), codes.len());
         let pairs = m.div_ceil(2);
+        let rows = codes.as_bytes().to_vec();
         let block_bytes = pairs * 32;
-        let mut bytes = vec![0u8; len.div_ceil(BLOCK_ROWS) * block_bytes];
-        for row in 0..len {
-            let block = &mut bytes[(row / BLOCK_ROWS) * block_bytes..][..block_bytes];
-            let (slot, shift) = (row % 16, 4 * ((row % BLOCK_ROWS) / 16));
-            for sub in 0..m {
-                block[(sub / 2) * 32 + (sub % 2) * 16 + slot] |= codes.code(row, sub) << shift;
+        let mut blocks = vec![0u8; len.div_ceil(BLOCK_ROWS) * block_bytes];
+        for (block, chunk) in blocks
+            .chunks_exact_mut(block_bytes)
+            .zip(rows.chunks(BLOCK_ROWS * pairs))
+        {
+            for (i, row) in chunk.chunks_exact(pairs).enumerate() {
+                for (j, &byte) in row.iter().enumerate() {
+                    block[j * 32 + i] = byte;
+                }
             }
         }
-        Ok(FastScanCodes { m, len, bytes })
+        Ok(FastScanCodes {
+            m,
+            len,
+            blocks,
+            rows,
+        })
     }
 
     /// Sub-quantizers `M`.
@@ -77,13 +94,19 @@ impl FastScanCodes {
     /// Bytes of block `b`.
     pub(crate) fn block(&self, b: usize) -> &[u8] {
         let size = self.pairs() * 32;
-        &self.bytes[b * size..(b + 1) * size]
+        &self.blocks[b * size..(b + 1) * size]
+    }
+    /// Packed codes of `row` (`pairs()` bytes, low nibble first; caller keeps
+    /// `row < len`).
+    #[inline]
+    pub(crate) fn row(&self, row: usize) -> &[u8] {
+        let pairs = self.pairs();
+        &self.rows[row * pairs..(row + 1) * pairs]
     }
     /// Code of sub-quantizer `sub` in `row` (caller keeps `row < len`, `sub < m`).
     #[inline]
     pub fn code(&self, row: usize, sub: usize) -> u8 {
-        let byte = self.block(row / BLOCK_ROWS)[(sub / 2) * 32 + (sub % 2) * 16 + row % 16];
-        (byte >> (4 * ((row % BLOCK_ROWS) / 16))) & 0x0f
+        (self.row(row)[sub / 2] >> (4 * (sub % 2))) & 0x0f
     }
 }
 
@@ -101,12 +124,10 @@ pub fn quantized_sums_reference(table: &QuantizedTable, codes: PqView<'_>) -> Ve
 /// Portable block kernel: sums of the 32 rows of one block, any number of pairs.
 fn block_sums_portable(lut: &[u8], block: &[u8], out: &mut [u32; BLOCK_ROWS]) {
     *out = [0; BLOCK_ROWS];
-    for (g, l) in block.chunks_exact(32).zip(lut.chunks_exact(32)) {
-        let (even, odd) = l.split_at(16);
-        for i in 0..16 {
-            let (a, b) = (g[i], g[16 + i]);
-            out[i] += even[(a & 0x0f) as usize] as u32 + odd[(b & 0x0f) as usize] as u32;
-            out[16 + i] += even[(a >> 4) as usize] as u32 + odd[(b >> 4) as usize] as u32;
+    for (g, l) in block.chunks_exact(32).zip(lut.chunks_exact(64)) {
+        let (even, odd) = (&l[..16], &l[32..48]);
+        for (o, &byte) in out.iter_mut().zip(g) {
+            *o += even[(byte & 0x0f) as usize] as u32 + odd[(byte >> 4) as usize] as u32;
         }
     }
 }
@@ -121,7 +142,7 @@ pub(crate) fn scan<S: DistanceSink>(
     sink: &mut S,
 ) {
     let pairs = codes.pairs();
-    let lut = &table.bytes[..pairs * 32];
+    let lut = &table.bytes[..pairs * 64];
     let mut sums32 = [0u32; BLOCK_ROWS];
     for b in blocks {
         let block = codes.block(b);
@@ -131,8 +152,8 @@ pub(crate) fn scan<S: DistanceSink>(
             #[cfg(target_arch = "x86_64")]
             PqKernel::Avx2 if pairs <= MAX_PAIRS_PER_PASS && kernel.is_available() => {
                 let mut sums = [[0u16; BLOCK_ROWS]; 1];
-                // SAFETY: the CPU supports AVX2 (checked just above); `lut` and `block`
-                // are both `pairs × 32` bytes and `pairs ≤ 128`.
+                // SAFETY: the CPU supports AVX2 (checked just above); `lut` is
+                // `pairs × 64` bytes, `block` `pairs × 32` and `pairs ≤ 128`.
                 let [mut mask] = unsafe {
                     super::x86_avx2::fast_scan_block_group::<1>(
                         &[lut],
@@ -223,12 +244,12 @@ pub(crate) fn scan_group(
         && tables.len() == SCAN_GROUP
         && sinks.len() == SCAN_GROUP
     {
-        let luts: [&[u8]; SCAN_GROUP] = std::array::from_fn(|q| &tables[q].bytes[..pairs * 32]);
+        let luts: [&[u8]; SCAN_GROUP] = std::array::from_fn(|q| &tables[q].bytes[..pairs * 64]);
         let mut sums = [[0u16; BLOCK_ROWS]; SCAN_GROUP];
         for b in blocks {
             let bounds: [u32; SCAN_GROUP] = std::array::from_fn(|q| sinks[q].bound());
-            // SAFETY: the CPU supports AVX2 (checked above); every lut and the block are
-            // `pairs × 32` bytes and `pairs ≤ 128`.
+            // SAFETY: the CPU supports AVX2 (checked above); every lut is `pairs × 64`
+            // bytes, the block `pairs × 32`, and `pairs ≤ 128`.
             let masks = unsafe {
                 super::x86_avx2::fast_scan_block_group::<SCAN_GROUP>(
                     &luts,

@@ -81,16 +81,16 @@ impl AdcTable {
     }
 }
 
-/// Largest quantised entry: 7 bits, so that the fast scan may add two lookups in a
+/// Largest quantised entry: 6 bits, so that the fast scan may add four lookups in a
 /// byte without overflow before widening.
-pub const ENTRY_MAX: u8 = 127;
+pub const ENTRY_MAX: u8 = 63;
 
-/// A 4-bit table quantised to u8 and laid out for the fast scan: for each pair of
-/// sub-quantizers `(2j, 2j+1)`, 32 bytes (16 entries of `2j`, then 16 of `2j+1`). An
-/// odd `M` is padded with an all-zero sub-quantizer.
+/// A 4-bit table quantised to u8 and laid out for the fast scan: for each sub-quantizer,
+/// 32 bytes, its 16 entries twice (one copy per 128-bit lane of a `vpshufb`). An odd `M`
+/// is padded with an all-zero sub-quantizer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantizedTable {
-    /// `pairs × 32` bytes.
+    /// `pairs × 64` bytes.
     pub bytes: Vec<u8>,
     /// Quantised units per unit of cost.
     pub scale: f32,
@@ -124,11 +124,12 @@ impl QuantizedTable {
             1.0
         };
         let pairs = table.m().div_ceil(2);
-        let mut bytes = vec![0u8; pairs * 32];
-        for (sub, (row, &lo)) in rows.iter().zip(&minima).enumerate() {
-            let dst = &mut bytes[(sub / 2) * 32 + (sub % 2) * 16..][..16];
-            for (d, &v) in dst.iter_mut().zip(row.iter()) {
+        let mut bytes = vec![0u8; pairs * 64];
+        for ((row, &lo), dst) in rows.iter().zip(&minima).zip(bytes.chunks_exact_mut(32)) {
+            let (first, second) = dst.split_at_mut(16);
+            for ((d, e), &v) in first.iter_mut().zip(second.iter_mut()).zip(row.iter()) {
                 *d = ((v - lo) * scale).round().clamp(0.0, ENTRY_MAX as f32) as u8;
+                *e = *d;
             }
         }
         Ok(QuantizedTable {
@@ -140,12 +141,12 @@ impl QuantizedTable {
 
     /// Number of sub-quantizer pairs.
     pub fn pairs(&self) -> usize {
-        self.bytes.len() / 32
+        self.bytes.len() / 64
     }
 
     /// Quantised entry of sub-quantizer `sub` for `code` (`code < 16`).
     #[inline]
     pub fn entry(&self, sub: usize, code: u8) -> u8 {
-        self.bytes[(sub / 2) * 32 + (sub % 2) * 16 + code as usize]
+        self.bytes[sub * 32 + code as usize]
     }
 }

@@ -1,11 +1,11 @@
 //! AVX2 PQ kernels: the `vpshufb` fast-scan block (several queries per code load), the
 //! eight-query 8-bit ADC, and the one-query 8-bit ADC loop compiled for AVX2.
 //!
-//! Fast-scan accumulation: each `vpshufb` result holds 32 u8 entries. Viewed as 16
-//! u16 lanes, adding the whole lane accumulates `even + 256·odd` (mod 2^16) and adding
-//! the lane shifted right by 8 accumulates `odd`; `even = acc − (acc_hi << 8)` is exact
-//! because the true even sum stays below 2^16. Three instructions per lookup vector,
-//! no unpacking inside the loop.
+//! Fast-scan accumulation: each `vpshufb` result holds 32 u8 entries, one per row.
+//! Viewed as 16 u16 lanes, adding the whole lane accumulates `even + 256·odd` (mod
+//! 2^16) and adding the lane shifted right by 8 accumulates `odd`; `even = acc −
+//! (acc_hi << 8)` is exact because the true even sum stays below 2^16. Three
+//! instructions per lookup vector, no unpacking inside the loop.
 
 use std::arch::x86_64::*;
 
@@ -20,16 +20,22 @@ pub(super) unsafe fn costs_8bit(costs: &[f32], m: usize, bytes: &[u8], out: &mut
     super::adc::costs_8bit_unrolled(costs, m, bytes, out)
 }
 
-/// Sums of the 32 rows of one fast-scan block for `Q` queries at once (row order, into
-/// `out[q]`); returns per query the mask of rows whose sum is below `bounds[q]`.
+/// Sums of the 32 rows of one fast-scan block for `Q` queries at once; returns per
+/// query the mask of rows whose sum is below `bounds[q]`, and writes `out[q][i]` for
+/// every row `i` in that mask (other entries are left as they were).
 ///
-/// The codes are loaded and split into nibbles once for all `Q` queries. Two pairs of
-/// sub-quantizers are looked up before accumulating: table entries are at most 127
-/// ([`super::table::ENTRY_MAX`]), so the byte-wise sum of two lookups is exact.
+/// Per pair of sub-quantizers: one load of the block's 32 bytes, split into low and high
+/// nibbles once for all `Q` queries, then per query two lookups added byte-wise (entries
+/// are at most 127, [`super::table::ENTRY_MAX`], so the sum is exact) and widened into
+/// two u16 accumulators: whole lanes (`even row + 256·odd row`, mod 2^16) and lanes
+/// shifted right by 8 (`odd row`). `even = whole − (odd << 8)` is exact because the true
+/// even sum stays below 2^16. The two accumulators of four queries stay in registers.
+/// Putting the sums in row order is left to blocks where some row passes, which after
+/// the first blocks are few.
 ///
 /// # Safety
-/// The CPU must support AVX2; every `luts[q].len() == block.len()`, a multiple of 32,
-/// and at most `128 × 32` (so that no u16 sum overflows).
+/// The CPU must support AVX2; `block.len()` is a multiple of 32 and at most `128 × 32`
+/// (so that no u16 sum overflows), and every `luts[q].len() == 2 × block.len()`.
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn fast_scan_block_group<const Q: usize>(
     luts: &[&[u8]; Q],
@@ -37,15 +43,16 @@ pub(super) unsafe fn fast_scan_block_group<const Q: usize>(
     bounds: &[u32; Q],
     out: &mut [[u16; BLOCK_ROWS]; Q],
 ) -> [u32; Q] {
-    debug_assert!(luts.iter().all(|l| l.len() == block.len()) && block.len().is_multiple_of(32));
-    let pairs = block.len() / 32;
+    debug_assert!(
+        luts.iter().all(|l| l.len() == 2 * block.len()) && block.len().is_multiple_of(32)
+    );
     let low = _mm256_set1_epi8(0x0f);
     let zero = _mm256_setzero_si256();
-    let mut acc = [[zero; 4]; Q];
+    let mut acc = [[zero; 2]; Q];
+    let pairs = block.len() / 32;
     let mut j = 0;
-    // SAFETY (every load below): offsets `32·j` and `32·(j+1)` with `j + 1 < pairs`
-    // (or `j < pairs` for the last single pair) lie inside `block` and every `luts[q]`,
-    // which have the same length; unaligned loads are allowed.
+    // SAFETY (every load below): `32·(j + 2) ≤ block.len()` (or `32·(j + 1)` for the
+    // last single pair) and `64·(j + 2) ≤ luts[q].len()`; unaligned loads are allowed.
     while j + 2 <= pairs {
         let (g0, g1) = unsafe {
             (
@@ -53,52 +60,75 @@ pub(super) unsafe fn fast_scan_block_group<const Q: usize>(
                 _mm256_loadu_si256(block.as_ptr().add(32 * j + 32).cast()),
             )
         };
-        let lo0 = _mm256_and_si256(g0, low);
-        let hi0 = _mm256_and_si256(_mm256_srli_epi16::<4>(g0), low);
-        let lo1 = _mm256_and_si256(g1, low);
-        let hi1 = _mm256_and_si256(_mm256_srli_epi16::<4>(g1), low);
+        let (lo0, hi0) = (
+            _mm256_and_si256(g0, low),
+            _mm256_and_si256(_mm256_srli_epi16::<4>(g0), low),
+        );
+        let (lo1, hi1) = (
+            _mm256_and_si256(g1, low),
+            _mm256_and_si256(_mm256_srli_epi16::<4>(g1), low),
+        );
         for q in 0..Q {
-            let (t0, t1) = unsafe {
+            let t = luts[q].as_ptr().wrapping_add(64 * j);
+            let (e0, o0, e1, o1) = unsafe {
                 (
-                    _mm256_loadu_si256(luts[q].as_ptr().add(32 * j).cast()),
-                    _mm256_loadu_si256(luts[q].as_ptr().add(32 * j + 32).cast()),
+                    _mm256_loadu_si256(t.cast()),
+                    _mm256_loadu_si256(t.add(32).cast()),
+                    _mm256_loadu_si256(t.add(64).cast()),
+                    _mm256_loadu_si256(t.add(96).cast()),
                 )
             };
-            let r_lo = _mm256_add_epi8(_mm256_shuffle_epi8(t0, lo0), _mm256_shuffle_epi8(t1, lo1));
-            let r_hi = _mm256_add_epi8(_mm256_shuffle_epi8(t0, hi0), _mm256_shuffle_epi8(t1, hi1));
-            accumulate(&mut acc[q], r_lo, r_hi);
+            let r = _mm256_add_epi8(
+                _mm256_add_epi8(_mm256_shuffle_epi8(e0, lo0), _mm256_shuffle_epi8(o0, hi0)),
+                _mm256_add_epi8(_mm256_shuffle_epi8(e1, lo1), _mm256_shuffle_epi8(o1, hi1)),
+            );
+            acc[q][0] = _mm256_add_epi16(acc[q][0], r);
+            acc[q][1] = _mm256_add_epi16(acc[q][1], _mm256_srli_epi16::<8>(r));
         }
         j += 2;
     }
     if j < pairs {
         let g = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * j).cast()) };
-        let lo = _mm256_and_si256(g, low);
-        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(g), low);
+        let (lo, hi) = (
+            _mm256_and_si256(g, low),
+            _mm256_and_si256(_mm256_srli_epi16::<4>(g), low),
+        );
         for q in 0..Q {
-            let t = unsafe { _mm256_loadu_si256(luts[q].as_ptr().add(32 * j).cast()) };
-            accumulate(
-                &mut acc[q],
-                _mm256_shuffle_epi8(t, lo),
-                _mm256_shuffle_epi8(t, hi),
-            );
+            let t = luts[q].as_ptr().wrapping_add(64 * j);
+            let (e, o) = unsafe {
+                (
+                    _mm256_loadu_si256(t.cast()),
+                    _mm256_loadu_si256(t.add(32).cast()),
+                )
+            };
+            let r = _mm256_add_epi8(_mm256_shuffle_epi8(e, lo), _mm256_shuffle_epi8(o, hi));
+            acc[q][0] = _mm256_add_epi16(acc[q][0], r);
+            acc[q][1] = _mm256_add_epi16(acc[q][1], _mm256_srli_epi16::<8>(r));
         }
     }
     let mut masks = [0u32; Q];
     for q in 0..Q {
-        let first = rows_in_order(acc[q][0], acc[q][1]);
-        let second = rows_in_order(acc[q][2], acc[q][3]);
+        if bounds[q] == 0 {
+            continue;
+        }
+        // Lane l: rows 2l (even) and 2l + 1 (odd).
+        let odd = acc[q][1];
+        let even = _mm256_sub_epi16(acc[q][0], _mm256_slli_epi16::<8>(odd));
+        // sum < bound  ⇔  min(sum, bound − 1) == sum, unsigned.
+        let limit = _mm256_set1_epi16((bounds[q].min(65536) - 1) as u16 as i16);
+        let pass_even = _mm256_cmpeq_epi16(_mm256_min_epu16(even, limit), even);
+        let pass_odd = _mm256_cmpeq_epi16(_mm256_min_epu16(odd, limit), odd);
+        let pass = _mm256_or_si256(pass_even, pass_odd);
+        if _mm256_testz_si256(pass, pass) == 1 {
+            continue;
+        }
+        let (first, second) = interleave(even, odd);
         // SAFETY: `out[q]` is 32 u16 = two 256-bit stores.
         unsafe {
             _mm256_storeu_si256(out[q].as_mut_ptr().cast(), first);
             _mm256_storeu_si256(out[q].as_mut_ptr().add(16).cast(), second);
         }
-        if bounds[q] == 0 {
-            continue;
-        }
-        // sum < bound  ⇔  min(sum, bound − 1) == sum, unsigned.
-        let limit = _mm256_set1_epi16((bounds[q].min(65536) - 1) as u16 as i16);
-        let pass_first = _mm256_cmpeq_epi16(_mm256_min_epu16(first, limit), first);
-        let pass_second = _mm256_cmpeq_epi16(_mm256_min_epu16(second, limit), second);
+        let (pass_first, pass_second) = interleave(pass_even, pass_odd);
         // packs interleaves lanes: [r0-7, r16-23 | r8-15, r24-31]; restore row order.
         let packed =
             _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi16(pass_first, pass_second));
@@ -107,32 +137,17 @@ pub(super) unsafe fn fast_scan_block_group<const Q: usize>(
     masks
 }
 
-/// Adds one lookup result for rows 0-15 (`r_lo`) and rows 16-31 (`r_hi`) into the four
-/// u16 accumulators: whole lanes (`even + 256·odd`) and lanes shifted right by 8 (`odd`).
+/// Rows 0-15 and 16-31 in order from the even-row and odd-row u16 lanes.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn accumulate(acc: &mut [__m256i; 4], r_lo: __m256i, r_hi: __m256i) {
-    acc[0] = _mm256_add_epi16(acc[0], r_lo);
-    acc[1] = _mm256_add_epi16(acc[1], _mm256_srli_epi16::<8>(r_lo));
-    acc[2] = _mm256_add_epi16(acc[2], r_hi);
-    acc[3] = _mm256_add_epi16(acc[3], _mm256_srli_epi16::<8>(r_hi));
-}
-
-/// Sixteen row sums in row order from the two accumulators of one row half.
-#[inline]
-#[target_feature(enable = "avx2")]
-fn rows_in_order(acc: __m256i, acc_odd: __m256i) -> __m256i {
-    // Per lane: even-row sums and odd-row sums (the two lanes are the even and odd
-    // sub-quantizers of each pair).
-    let even = _mm256_sub_epi16(acc, _mm256_slli_epi16::<8>(acc_odd));
-    let both = _mm256_add_epi16(
-        _mm256_permute2x128_si256::<0x20>(even, acc_odd),
-        _mm256_permute2x128_si256::<0x31>(even, acc_odd),
-    );
-    // both = [even rows 0,2,..,14 | odd rows 1,3,..,15]: interleave.
-    let e = _mm256_castsi256_si128(both);
-    let o = _mm256_extracti128_si256::<1>(both);
-    _mm256_set_m128i(_mm_unpackhi_epi16(e, o), _mm_unpacklo_epi16(e, o))
+fn interleave(even: __m256i, odd: __m256i) -> (__m256i, __m256i) {
+    // unpacklo: [rows 0-7 | rows 16-23]; unpackhi: [rows 8-15 | rows 24-31].
+    let lo = _mm256_unpacklo_epi16(even, odd);
+    let hi = _mm256_unpackhi_epi16(even, odd);
+    (
+        _mm256_permute2x128_si256::<0x20>(lo, hi),
+        _mm256_permute2x128_si256::<0x31>(lo, hi),
+    )
 }
 
 /// Eight queries' 8-bit ADC costs of each row, four rows a step: per sub-quantizer and
