@@ -143,44 +143,33 @@ pub(crate) fn scan<S: DistanceSink>(
 ) {
     let pairs = codes.pairs();
     let lut = &table.bytes[..pairs * 64];
+    #[cfg(target_arch = "x86_64")]
+    if kernel == PqKernel::Avx2 && pairs <= MAX_PAIRS_PER_PASS && kernel.is_available() {
+        // SAFETY: the CPU supports AVX2 (checked just above); `lut` is `pairs × 64`
+        // bytes, `pairs ≤ 128`, and `blocks` lie inside `codes`.
+        unsafe {
+            super::x86_avx2::fast_scan_blocks::<1, S>(
+                &[lut],
+                codes,
+                blocks,
+                std::array::from_mut(sink),
+            )
+        };
+        return;
+    }
     let mut sums32 = [0u32; BLOCK_ROWS];
     for b in blocks {
         let block = codes.block(b);
         let base = b * BLOCK_ROWS;
         let valid = (codes.len() - base).min(BLOCK_ROWS);
-        match kernel {
-            #[cfg(target_arch = "x86_64")]
-            PqKernel::Avx2 if pairs <= MAX_PAIRS_PER_PASS && kernel.is_available() => {
-                let mut sums = [[0u16; BLOCK_ROWS]; 1];
-                // SAFETY: the CPU supports AVX2 (checked just above); `lut` is
-                // `pairs × 64` bytes, `block` `pairs × 32` and `pairs ≤ 128`.
-                let [mut mask] = unsafe {
-                    super::x86_avx2::fast_scan_block_group::<1>(
-                        &[lut],
-                        block,
-                        &[sink.bound()],
-                        &mut sums,
-                    )
-                };
-                let sums16 = &sums[0];
-                if valid < BLOCK_ROWS {
-                    mask &= (1u32 << valid) - 1;
-                }
-                while mask != 0 {
-                    let i = mask.trailing_zeros() as usize;
-                    mask &= mask - 1;
-                    sink.offer(base + i, sums16[i] as u32);
-                }
-                continue;
+        if kernel == PqKernel::Scalar {
+            for (i, s) in sums32.iter_mut().enumerate().take(valid) {
+                *s = (0..codes.m())
+                    .map(|sub| table.entry(sub, codes.code(base + i, sub)) as u32)
+                    .sum();
             }
-            PqKernel::Scalar => {
-                for (i, s) in sums32.iter_mut().enumerate().take(valid) {
-                    *s = (0..codes.m())
-                        .map(|sub| table.entry(sub, codes.code(base + i, sub)) as u32)
-                        .sum();
-                }
-            }
-            _ => block_sums_portable(lut, block, &mut sums32),
+        } else {
+            block_sums_portable(lut, block, &mut sums32);
         }
         for (i, &s) in sums32.iter().enumerate().take(valid) {
             if s < sink.bound() {
@@ -241,39 +230,17 @@ pub(crate) fn scan_group(
     if kernel == PqKernel::Avx2
         && kernel.is_available()
         && pairs <= MAX_PAIRS_PER_PASS
-        && tables.len() == SCAN_GROUP
-        && sinks.len() == SCAN_GROUP
+        && let (Ok(tables), Ok(sinks)) = (
+            <&[&QuantizedTable; SCAN_GROUP]>::try_from(tables),
+            <&mut [TopK; SCAN_GROUP]>::try_from(&mut *sinks),
+        )
     {
         let luts: [&[u8]; SCAN_GROUP] = std::array::from_fn(|q| &tables[q].bytes[..pairs * 64]);
-        let mut sums = [[0u16; BLOCK_ROWS]; SCAN_GROUP];
-        for b in blocks {
-            let bounds: [u32; SCAN_GROUP] = std::array::from_fn(|q| sinks[q].bound());
-            // SAFETY: the CPU supports AVX2 (checked above); every lut is `pairs × 64`
-            // bytes, the block `pairs × 32`, and `pairs ≤ 128`.
-            let masks = unsafe {
-                super::x86_avx2::fast_scan_block_group::<SCAN_GROUP>(
-                    &luts,
-                    codes.block(b),
-                    &bounds,
-                    &mut sums,
-                )
-            };
-            let base = b * BLOCK_ROWS;
-            let valid = (codes.len() - base).min(BLOCK_ROWS);
-            let keep = if valid < BLOCK_ROWS {
-                (1u32 << valid) - 1
-            } else {
-                u32::MAX
-            };
-            for q in 0..SCAN_GROUP {
-                let mut mask = masks[q] & keep;
-                while mask != 0 {
-                    let i = mask.trailing_zeros() as usize;
-                    mask &= mask - 1;
-                    sinks[q].offer(base + i, sums[q][i] as u32);
-                }
-            }
-        }
+        // SAFETY: the CPU supports AVX2 (checked above); every lut is `pairs × 64`
+        // bytes, `pairs ≤ 128`, and `blocks` lie inside `codes`.
+        unsafe {
+            super::x86_avx2::fast_scan_blocks::<SCAN_GROUP, TopK>(&luts, codes, blocks, sinks)
+        };
         return;
     }
     for (table, sink) in tables.iter().zip(sinks.iter_mut()) {

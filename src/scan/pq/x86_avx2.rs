@@ -9,7 +9,8 @@
 
 use std::arch::x86_64::*;
 
-use super::fastscan::BLOCK_ROWS;
+use super::fastscan::{BLOCK_ROWS, FastScanCodes};
+use crate::scan::hamming::DistanceSink;
 
 /// 8-bit ADC costs (the portable unrolled loop, compiled with AVX2 enabled).
 ///
@@ -20,29 +21,89 @@ pub(super) unsafe fn costs_8bit(costs: &[f32], m: usize, bytes: &[u8], out: &mut
     super::adc::costs_8bit_unrolled(costs, m, bytes, out)
 }
 
-/// Sums of the 32 rows of one fast-scan block for `Q` queries at once; returns per
-/// query the mask of rows whose sum is below `bounds[q]`, and writes `out[q][i]` for
-/// every row `i` in that mask (other entries are left as they were).
+/// Scans blocks `blocks` of `codes` for `Q` queries at once, offering each query's rows
+/// whose quantised sum is below its sink's bound (absolute row numbers, in row order).
 ///
-/// Per pair of sub-quantizers: one load of the block's 32 bytes, split into low and high
-/// nibbles once for all `Q` queries, then per query two lookups added byte-wise (entries
-/// are at most 127, [`super::table::ENTRY_MAX`], so the sum is exact) and widened into
-/// two u16 accumulators: whole lanes (`even row + 256·odd row`, mod 2^16) and lanes
-/// shifted right by 8 (`odd row`). `even = whole − (odd << 8)` is exact because the true
-/// even sum stays below 2^16. The two accumulators of four queries stay in registers.
-/// Putting the sums in row order is left to blocks where some row passes, which after
-/// the first blocks are few.
+/// The block loop and the offers live here, inside the AVX2 function, so that nothing
+/// per block crosses a call. Per block, [`block_sums`] gives two u16 accumulators per
+/// query; the bound test runs on them as they are, and only a block where some row
+/// passes (after the first blocks, few) is put in row order.
 ///
 /// # Safety
-/// The CPU must support AVX2; `block.len()` is a multiple of 32 and at most `128 × 32`
-/// (so that no u16 sum overflows), and every `luts[q].len() == 2 × block.len()`.
+/// The CPU must support AVX2; `codes.pairs() ≤ 128` (so that no u16 sum overflows),
+/// every `luts[q].len() == codes.pairs() × 64`, and `blocks.end ≤ codes.blocks()`.
 #[target_feature(enable = "avx2")]
-pub(super) unsafe fn fast_scan_block_group<const Q: usize>(
+pub(super) unsafe fn fast_scan_blocks<const Q: usize, S: DistanceSink>(
     luts: &[&[u8]; Q],
-    block: &[u8],
-    bounds: &[u32; Q],
-    out: &mut [[u16; BLOCK_ROWS]; Q],
-) -> [u32; Q] {
+    codes: &FastScanCodes,
+    blocks: std::ops::Range<usize>,
+    sinks: &mut [S; Q],
+) {
+    debug_assert!(luts.iter().all(|l| l.len() == codes.pairs() * 64));
+    let mut sums = [0u16; BLOCK_ROWS];
+    for b in blocks {
+        // SAFETY: as this function's contract.
+        let acc = unsafe { block_sums::<Q>(luts, codes.block(b)) };
+        let base = b * BLOCK_ROWS;
+        let valid = (codes.len() - base).min(BLOCK_ROWS);
+        let keep = if valid < BLOCK_ROWS {
+            (1u32 << valid) - 1
+        } else {
+            u32::MAX
+        };
+        for q in 0..Q {
+            let bound = sinks[q].bound();
+            if bound == 0 {
+                continue;
+            }
+            // Lane l: rows 2l (even) and 2l + 1 (odd).
+            let odd = acc[q][1];
+            let even = _mm256_sub_epi16(acc[q][0], _mm256_slli_epi16::<8>(odd));
+            // sum < bound  ⇔  min(sum, bound − 1) == sum, unsigned.
+            let limit = _mm256_set1_epi16((bound.min(65536) - 1) as u16 as i16);
+            let pass_even = _mm256_cmpeq_epi16(_mm256_min_epu16(even, limit), even);
+            let pass_odd = _mm256_cmpeq_epi16(_mm256_min_epu16(odd, limit), odd);
+            let pass = _mm256_or_si256(pass_even, pass_odd);
+            if _mm256_testz_si256(pass, pass) == 1 {
+                continue;
+            }
+            let (first, second) = interleave(even, odd);
+            // SAFETY: `sums` is 32 u16 = two 256-bit stores.
+            unsafe {
+                _mm256_storeu_si256(sums.as_mut_ptr().cast(), first);
+                _mm256_storeu_si256(sums.as_mut_ptr().add(16).cast(), second);
+            }
+            let (pass_first, pass_second) = interleave(pass_even, pass_odd);
+            // packs interleaves lanes: [r0-7, r16-23 | r8-15, r24-31]; restore row order.
+            let packed = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi16(
+                pass_first,
+                pass_second,
+            ));
+            let mut mask = _mm256_movemask_epi8(packed) as u32 & keep;
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                sinks[q].offer(base + i, sums[i] as u32);
+            }
+        }
+    }
+}
+
+/// The two u16 accumulators of each query over one block: whole lanes (`even row +
+/// 256·odd row`, mod 2^16) and lanes shifted right by 8 (`odd row`).
+///
+/// Per two pairs of sub-quantizers: two loads of the block's bytes, split into low and
+/// high nibbles once for all `Q` queries, then per query four lookups added byte-wise
+/// (entries are at most 63, [`super::table::ENTRY_MAX`], so the sum is exact) and
+/// widened once. `even = whole − (odd << 8)` is exact because the true even sum stays
+/// below 2^16. The eight accumulators of four queries stay in registers.
+///
+/// # Safety
+/// The CPU must support AVX2; `block.len()` is a multiple of 32 and every
+/// `luts[q].len() == 2 × block.len()`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn block_sums<const Q: usize>(luts: &[&[u8]; Q], block: &[u8]) -> [[__m256i; 2]; Q] {
     debug_assert!(
         luts.iter().all(|l| l.len() == 2 * block.len()) && block.len().is_multiple_of(32)
     );
@@ -106,35 +167,7 @@ pub(super) unsafe fn fast_scan_block_group<const Q: usize>(
             acc[q][1] = _mm256_add_epi16(acc[q][1], _mm256_srli_epi16::<8>(r));
         }
     }
-    let mut masks = [0u32; Q];
-    for q in 0..Q {
-        if bounds[q] == 0 {
-            continue;
-        }
-        // Lane l: rows 2l (even) and 2l + 1 (odd).
-        let odd = acc[q][1];
-        let even = _mm256_sub_epi16(acc[q][0], _mm256_slli_epi16::<8>(odd));
-        // sum < bound  ⇔  min(sum, bound − 1) == sum, unsigned.
-        let limit = _mm256_set1_epi16((bounds[q].min(65536) - 1) as u16 as i16);
-        let pass_even = _mm256_cmpeq_epi16(_mm256_min_epu16(even, limit), even);
-        let pass_odd = _mm256_cmpeq_epi16(_mm256_min_epu16(odd, limit), odd);
-        let pass = _mm256_or_si256(pass_even, pass_odd);
-        if _mm256_testz_si256(pass, pass) == 1 {
-            continue;
-        }
-        let (first, second) = interleave(even, odd);
-        // SAFETY: `out[q]` is 32 u16 = two 256-bit stores.
-        unsafe {
-            _mm256_storeu_si256(out[q].as_mut_ptr().cast(), first);
-            _mm256_storeu_si256(out[q].as_mut_ptr().add(16).cast(), second);
-        }
-        let (pass_first, pass_second) = interleave(pass_even, pass_odd);
-        // packs interleaves lanes: [r0-7, r16-23 | r8-15, r24-31]; restore row order.
-        let packed =
-            _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi16(pass_first, pass_second));
-        masks[q] = _mm256_movemask_epi8(packed) as u32;
-    }
-    masks
+    acc
 }
 
 /// Rows 0-15 and 16-31 in order from the even-row and odd-row u16 lanes.
