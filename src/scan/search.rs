@@ -325,25 +325,9 @@ pub fn knn_batch_chain(
                     let direct_from = if prepare { start + block.rows() } else { start };
                     let direct = &view.as_words()[direct_from * w..end * w];
                     if prepare {
-                        // Two queries per pass share each load of the block.
-                        let (queries, nibs) = (group.chunks_exact(w), nibbles.chunks_exact(2 * p));
-                        let mut pairs = queries.zip(nibs).zip(tops.iter_mut());
-                        loop {
-                            match (pairs.next(), pairs.next()) {
-                                (Some(((q0, n0), t0)), Some(((q1, n1), t1))) => {
-                                    block.scan_pair(
-                                        kernel,
-                                        [q0, q1],
-                                        [n0, n1],
-                                        base + start,
-                                        [t0, t1],
-                                    );
-                                }
-                                (Some(((q, n), t)), None) => {
-                                    block.scan(kernel, q, n, base + start, t)
-                                }
-                                _ => break,
-                            }
+                        let queries = group.chunks_exact(w).zip(nibbles.chunks_exact(2 * p));
+                        for ((q, n), top) in queries.zip(tops.iter_mut()) {
+                            block.scan(kernel, q, n, base + start, top);
                         }
                     }
                     for (q, top) in group.chunks_exact(w).zip(&mut tops) {
