@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::code::BinaryView;
 use crate::error::{Error, Result};
-use crate::scan::hamming::{ByteSlicedBlock, DistanceSink, HammingKernel};
+use crate::scan::hamming::{DistanceSink, HammingKernel, PreparedBlock};
 use crate::scan::topk::{Neighbor, TopK, WithinRadius, merge_sorted};
 
 /// Rows below which a single-query scan is not split across threads.
@@ -24,7 +24,7 @@ const MIN_ROWS_PER_TASK: usize = 32 * 1024;
 const BATCH_BLOCK_BYTES: usize = 128 * 1024;
 
 /// Queries per thread from which batched scans re-lay out each block (see
-/// `ByteSlicedBlock`).
+/// `PreparedBlock`).
 const MIN_QUERIES_TO_PREPARE: usize = 8;
 
 /// How a search runs.
@@ -291,8 +291,8 @@ pub fn knn_batch_chain(
     let max_d = db.bits() as u32;
     let w = db.words_per_code();
     let block_rows = (BATCH_BLOCK_BYTES / (8 * w)).max(16);
-    let sliced_block_rows = ByteSlicedBlock::block_rows(db.bits() / 8);
     let per_task = nq.div_ceil(threads);
+    let bits = db.bits();
     let scan_group = |group: &[u64]| -> Vec<Vec<Neighbor>> {
         let mut tops: Vec<Kept<TopK>> = (0..group.len() / w)
             .map(|_| Kept {
@@ -301,35 +301,31 @@ pub fn knn_batch_chain(
             })
             .collect();
         // Re-laying out a block costs about two scans of it: worth it for many queries.
-        let prepare = ByteSlicedBlock::supported(kernel) && tops.len() >= MIN_QUERIES_TO_PREPARE;
-        let mut block = ByteSlicedBlock::default();
-        let p = db.bits() / 8;
-        let mut nibbles = Vec::new();
-        if prepare {
+        let mut prepared = PreparedBlock::for_kernel(kernel, bits)
+            .filter(|_| tops.len() >= MIN_QUERIES_TO_PREPARE);
+        let mut query_data = Vec::new();
+        let query_bytes = prepared.as_ref().map_or(0, |b| b.query_bytes(bits));
+        if let Some(block) = &prepared {
             for q in group.chunks_exact(w) {
-                ByteSlicedBlock::query_nibbles(q, p, &mut nibbles);
+                block.prepare_query(q, bits, &mut query_data);
             }
         }
-        let step = if prepare {
-            sliced_block_rows
-        } else {
-            block_rows
-        };
+        let step = prepared.as_ref().map_or(block_rows, |b| b.block_rows(bits));
         if k > 0 {
             for (view, _, n, base) in db.pieces(0, db.len()) {
                 for start in (0..n).step_by(step) {
                     let end = (start + step).min(n);
-                    if prepare {
-                        block.fill(&view.as_words()[start * w..end * w], w, p);
-                    }
-                    let direct_from = if prepare { start + block.rows() } else { start };
-                    let direct = &view.as_words()[direct_from * w..end * w];
-                    if prepare {
-                        let queries = group.chunks_exact(w).zip(nibbles.chunks_exact(2 * p));
-                        for ((q, n), top) in queries.zip(tops.iter_mut()) {
-                            block.scan(kernel, q, n, base + start, top);
+                    let mut direct_from = start;
+                    if let Some(block) = &mut prepared {
+                        block.fill(&view.as_words()[start * w..end * w], w, bits);
+                        direct_from = start + block.rows();
+                        for (i, (q, top)) in group.chunks_exact(w).zip(tops.iter_mut()).enumerate()
+                        {
+                            let data = &query_data[i * query_bytes..(i + 1) * query_bytes];
+                            block.scan(kernel, q, data, base + start, top);
                         }
                     }
+                    let direct = &view.as_words()[direct_from * w..end * w];
                     for (q, top) in group.chunks_exact(w).zip(&mut tops) {
                         kernel.scan(q, direct, base + direct_from, top);
                     }

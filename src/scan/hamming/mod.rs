@@ -11,7 +11,12 @@
 //! - [`HammingKernel::Popcnt`]: the same loop compiled for the x86 `popcnt` instruction.
 //! - [`HammingKernel::Avx2`]: nibble-lookup popcount with `vpshufb`, 16 codes a step at
 //!   64 bits, four codes a step for longer codes.
-//! - [`HammingKernel::Avx512`]: `vpopcntq` (AVX-512 VPOPCNTDQ).
+//! - [`HammingKernel::Avx512`]: `vpopcntq` (AVX-512 F, BW and VPOPCNTDQ), 32 rows a
+//!   step compared with the bound at once.
+//!
+//! Batches of many queries scan blocks re-laid out once per block ([`PreparedBlock`]):
+//! byte-sliced for AVX2 (nibble lookups), word-sliced for AVX-512 (`vpopcntq` with no
+//! horizontal sums).
 //!
 //! The best kernel the CPU supports is detected once per process and cached; the
 //! `CROSSCODE_HAMMING_KERNEL` environment variable (`scalar`, `portable`, `popcnt`, `avx2`,
@@ -54,7 +59,7 @@ pub enum HammingKernel {
     Popcnt,
     /// AVX2 nibble-lookup popcount.
     Avx2,
-    /// AVX-512 F + VPOPCNTDQ.
+    /// AVX-512 F + BW + VPOPCNTDQ.
     Avx512,
 }
 
@@ -95,6 +100,7 @@ impl HammingKernel {
             #[cfg(target_arch = "x86_64")]
             HammingKernel::Avx512 => {
                 std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
             }
             #[cfg(not(target_arch = "x86_64"))]
@@ -154,7 +160,7 @@ impl HammingKernel {
             }
             #[cfg(target_arch = "x86_64")]
             HammingKernel::Avx512 if self.is_available() => {
-                // SAFETY: the CPU supports AVX-512 F and VPOPCNTDQ (checked just above).
+                // SAFETY: the CPU supports AVX-512 F, BW and VPOPCNTDQ (checked just above).
                 unsafe { x86_avx512::scan(query, codes, first_row, sink) }
             }
             _ => portable::scan(query, codes, first_row, sink),
@@ -207,11 +213,6 @@ pub(crate) struct ByteSlicedBlock {
 }
 
 impl ByteSlicedBlock {
-    /// Whether `kernel` scans byte-sliced blocks.
-    pub(crate) fn supported(kernel: HammingKernel) -> bool {
-        kernel == HammingKernel::Avx2
-    }
-
     /// Rows per block for codes of `bytes_per_code` bytes: the block (two bytes per code
     /// byte) fits in 24 KiB of the L1 cache, beside the 512 bytes of lookup tables; at
     /// least 128 rows so that per-block work is shared by enough rows.
@@ -300,6 +301,167 @@ impl ByteSlicedBlock {
                 }
                 portable::scan(query, &row, first_row + 32 * g + r, sink);
             }
+        }
+    }
+}
+
+/// A block of codes laid out as eight-row groups, word by word: group `g`, word `j` is
+/// word `j` of rows `8g..8g+8` side by side. A kernel that loads one word of eight rows
+/// into a vector adds their popcounts vertically and never sums across lanes.
+///
+/// Used by batched searches with the AVX-512 kernel for codes of more than one word (a
+/// one-word row-major block is already in this layout). The last `len() % 8` rows are
+/// not in the block; callers scan them directly.
+#[derive(Debug, Default)]
+pub(crate) struct WordSlicedBlock {
+    words_per_code: usize,
+    groups: usize,
+    words: Vec<u64>,
+}
+
+impl WordSlicedBlock {
+    /// Rows per block for codes of `words_per_code` words: the block fits in 32 KiB of
+    /// the L1 cache; at least 128 rows.
+    pub(crate) fn block_rows(words_per_code: usize) -> usize {
+        const L1_BUDGET: usize = 32 * 1024;
+        let rows = L1_BUDGET / (8 * words_per_code.max(1));
+        rows.max(128) / 32 * 32
+    }
+
+    /// Re-lays out `codes` (rows of `words_per_code` words) into this block.
+    pub(crate) fn fill(&mut self, codes: &[u64], words_per_code: usize) {
+        let w = words_per_code.max(1);
+        self.words_per_code = w;
+        self.groups = codes.len() / w / 8;
+        self.words.clear();
+        self.words.resize(self.groups * 8 * w, 0);
+        for (out, rows) in self
+            .words
+            .chunks_exact_mut(8 * w)
+            .zip(codes.chunks_exact(8 * w))
+        {
+            for (i, row) in rows.chunks_exact(w).enumerate() {
+                for (j, &word) in row.iter().enumerate() {
+                    out[8 * j + i] = word;
+                }
+            }
+        }
+    }
+
+    /// Rows held (a multiple of 8).
+    pub(crate) fn rows(&self) -> usize {
+        8 * self.groups
+    }
+
+    /// Scans the block (rows numbered from `first_row`) against `query`.
+    pub(crate) fn scan<S: DistanceSink>(
+        &self,
+        kernel: HammingKernel,
+        query: &[u64],
+        first_row: usize,
+        sink: &mut S,
+    ) {
+        let w = self.words_per_code;
+        if query.len() != w {
+            debug_assert!(false, "query length differs from the block's");
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if kernel == HammingKernel::Avx512 && kernel.is_available() {
+            // SAFETY: AVX-512 F, BW and VPOPCNTDQ are available (checked); `query` has
+            // `w ≥ 1` words and `words` holds `8·w` words per group, by construction.
+            unsafe { x86_avx512::scan_word_sliced(query, &self.words, first_row, sink) }
+            return;
+        }
+        // No word-sliced kernel for this CPU: undo the layout row by row.
+        let _ = kernel;
+        let mut row = vec![0u64; w];
+        for (g, group) in self.words.chunks_exact(8 * w).enumerate() {
+            for i in 0..8 {
+                for (j, word) in row.iter_mut().enumerate() {
+                    *word = group[8 * j + i];
+                }
+                portable::scan(query, &row, first_row + 8 * g + i, sink);
+            }
+        }
+    }
+}
+
+/// A block of database codes re-laid out once for the many queries of a batch, in the
+/// layout the kernel scans fastest.
+#[derive(Debug)]
+pub(crate) enum PreparedBlock {
+    /// Nibble lookups ([`HammingKernel::Avx2`]).
+    ByteSliced(ByteSlicedBlock),
+    /// Vertical popcounts ([`HammingKernel::Avx512`], codes of two words or more).
+    WordSliced(WordSlicedBlock),
+}
+
+impl PreparedBlock {
+    /// The layout `kernel` scans codes of `bits` bits in, or `None` when the kernel is
+    /// as fast on rows as they are.
+    pub(crate) fn for_kernel(kernel: HammingKernel, bits: usize) -> Option<PreparedBlock> {
+        match kernel {
+            HammingKernel::Avx2 => Some(PreparedBlock::ByteSliced(ByteSlicedBlock::default())),
+            HammingKernel::Avx512 if bits > 64 => {
+                Some(PreparedBlock::WordSliced(WordSlicedBlock::default()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Rows per block for codes of `bits` bits.
+    pub(crate) fn block_rows(&self, bits: usize) -> usize {
+        match self {
+            PreparedBlock::ByteSliced(_) => ByteSlicedBlock::block_rows(bits / 8),
+            PreparedBlock::WordSliced(_) => WordSlicedBlock::block_rows(bits.div_ceil(64)),
+        }
+    }
+
+    /// Bytes of per-query data [`PreparedBlock::prepare_query`] appends.
+    pub(crate) fn query_bytes(&self, bits: usize) -> usize {
+        match self {
+            PreparedBlock::ByteSliced(_) => 2 * (bits / 8),
+            PreparedBlock::WordSliced(_) => 0,
+        }
+    }
+
+    /// Appends what scans of `query` need, computed once per query.
+    pub(crate) fn prepare_query(&self, query: &[u64], bits: usize, out: &mut Vec<u8>) {
+        if let PreparedBlock::ByteSliced(_) = self {
+            ByteSlicedBlock::query_nibbles(query, bits / 8, out);
+        }
+    }
+
+    /// Re-lays out `codes` (rows of `words_per_code` words, `bits` bits each).
+    pub(crate) fn fill(&mut self, codes: &[u64], words_per_code: usize, bits: usize) {
+        match self {
+            PreparedBlock::ByteSliced(b) => b.fill(codes, words_per_code, bits / 8),
+            PreparedBlock::WordSliced(b) => b.fill(codes, words_per_code),
+        }
+    }
+
+    /// Rows held; the rest of the filled rows are left for a direct scan.
+    pub(crate) fn rows(&self) -> usize {
+        match self {
+            PreparedBlock::ByteSliced(b) => b.rows(),
+            PreparedBlock::WordSliced(b) => b.rows(),
+        }
+    }
+
+    /// Scans the block against `query`, whose [`prepare_query`](Self::prepare_query)
+    /// output is `prepared`.
+    pub(crate) fn scan<S: DistanceSink>(
+        &self,
+        kernel: HammingKernel,
+        query: &[u64],
+        prepared: &[u8],
+        first_row: usize,
+        sink: &mut S,
+    ) {
+        match self {
+            PreparedBlock::ByteSliced(b) => b.scan(kernel, query, prepared, first_row, sink),
+            PreparedBlock::WordSliced(b) => b.scan(kernel, query, first_row, sink),
         }
     }
 }
@@ -430,6 +592,65 @@ mod tests {
     }
 
     #[test]
+    fn word_sliced_layout_is_groups_by_word() {
+        let mut rng = crate::rng::Rng::new(11);
+        for bits in [128usize, 136, 256, 520] {
+            let w = bits.div_ceil(64);
+            let codes = crate::code::BinaryCodes::random(bits, 8 * 3 + 5, rng.next_u64()).unwrap();
+            let mut block = WordSlicedBlock::default();
+            block.fill(codes.as_words(), w);
+            assert_eq!(block.rows(), 24);
+            for g in 0..3 {
+                for j in 0..w {
+                    for i in 0..8 {
+                        let row = codes.row(8 * g + i).unwrap();
+                        assert_eq!(block.words[(g * w + j) * 8 + i], row[j]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn word_sliced_block_matches_reference() {
+        let mut rng = crate::rng::Rng::new(13);
+        // Word counts with and without a fixed-size kernel; 1 to 13 groups (every tail
+        // of 32-row steps and single groups), plus 5 rows left out.
+        for bits in [72usize, 128, 192, 256, 320, 512, 1000, 4096] {
+            let w = bits.div_ceil(64);
+            for groups in 1..=13 {
+                let rows = 8 * groups + 5;
+                let codes = crate::code::BinaryCodes::random(bits, rows, rng.next_u64()).unwrap();
+                let query = crate::code::BinaryCodes::random(bits, 1, rng.next_u64()).unwrap();
+                let query = query.row(0).unwrap();
+                let mut block = WordSlicedBlock::default();
+                block.fill(codes.as_words(), w);
+                assert_eq!(block.rows(), 8 * groups);
+                let expect: Vec<(usize, u32)> = (0..8 * groups)
+                    .map(|r| (40 + r, scalar::distance(query, codes.row(r).unwrap())))
+                    .collect();
+                for kernel in [HammingKernel::Avx512, HammingKernel::Portable] {
+                    if !kernel.is_available() {
+                        continue;
+                    }
+                    let mut all = Collect {
+                        bound: u32::MAX,
+                        got: vec![],
+                    };
+                    block.scan(kernel, query, 40, &mut all);
+                    assert_eq!(all.got, expect, "bits {bits} kernel {kernel:?}");
+                    let bound = bits as u32 / 2;
+                    let mut below = Collect { bound, got: vec![] };
+                    block.scan(kernel, query, 40, &mut below);
+                    let want: Vec<(usize, u32)> =
+                        expect.iter().copied().filter(|e| e.1 < bound).collect();
+                    assert_eq!(below.got, want, "bounded, bits {bits} kernel {kernel:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn byte_sliced_block_at_maximum_distance() {
         // Rows complementary to the query: every byte position adds 8, the most the u8
         // accumulators must hold before they are flushed.
@@ -452,6 +673,23 @@ mod tests {
                 block.scan(kernel, &zero, &nibbles, 0, &mut all);
                 let expect: Vec<(usize, u32)> = (0..64).map(|r| (r, bits as u32)).collect();
                 assert_eq!(all.got, expect, "bits {bits} kernel {kernel:?}");
+            }
+            let mut words = WordSlicedBlock::default();
+            words.fill(ones.as_words(), w);
+            for kernel in [HammingKernel::Avx512, HammingKernel::Portable] {
+                if !kernel.is_available() {
+                    continue;
+                }
+                let mut all = Collect {
+                    bound: u32::MAX,
+                    got: vec![],
+                };
+                words.scan(kernel, &zero, 0, &mut all);
+                let expect: Vec<(usize, u32)> = (0..64).map(|r| (r, bits as u32)).collect();
+                assert_eq!(
+                    all.got, expect,
+                    "word-sliced, bits {bits} kernel {kernel:?}"
+                );
             }
             for kernel in HammingKernel::available() {
                 let mut all = Collect {
