@@ -238,6 +238,15 @@ fn check_searches(
         .unwrap();
     assert_eq!(batch.len(), nq);
     assert_eq!(batch_f.len(), nq);
+    if weights.is_none() {
+        // The one-column entry points of a multi-column index use the default weights.
+        assert_eq!(index.search_pq_batch(&queries, k, None).unwrap(), batch);
+        let plain_f = index.search_pq_batch(&queries, k, Some(&allowed)).unwrap();
+        assert_eq!(plain_f, batch_f);
+        let q0 = &queries[..DIM];
+        let one_f = index.search_pq_filtered(q0, k, &allowed).unwrap();
+        assert_eq!(one_f, batch_f[0]);
+    }
     for (qi, q) in queries.chunks_exact(DIM).enumerate() {
         let qi_int = &q_int[qi * DIM..(qi + 1) * DIM];
         let want = reference(cols, metric, live, qi_int, &numerators, None);
@@ -304,6 +313,8 @@ fn run_model(metric: PqMetric, seed: u64, steps: usize) {
     assert!(index.is_pq());
     assert_eq!(index.pq_metric(), Some(metric));
     let mut live: BTreeMap<u64, Row> = BTreeMap::new();
+    // A read-only snapshot that follows the writer's commits with `refresh`.
+    let mut snapshot = Index::open(dir.path()).unwrap();
     for _ in 0..steps {
         match rng.below(10) {
             0..=2 => {
@@ -374,6 +385,12 @@ fn run_model(metric: PqMetric, seed: u64, steps: usize) {
                 index = Index::open_writer(dir.path()).unwrap();
                 let reopened: Vec<&PqCodebooks> = index.pq_column_codebooks();
                 assert_eq!(reopened, books.iter().collect::<Vec<_>>());
+            }
+            8 => {
+                snapshot.refresh().unwrap();
+                assert_eq!(snapshot.generation(), index.generation());
+                check_rows(&snapshot, &cols, &live);
+                check_searches(&snapshot, &cols, metric, &live, &mut rng);
             }
             _ => check_searches(&index, &cols, metric, &live, &mut rng),
         }
