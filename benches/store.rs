@@ -1,6 +1,7 @@
 //! Storage benches: bulk build from .npy, index open time, and search through `Index`
 //! against the raw scan over the same codes (the overhead the index adds), for binary
-//! codes and for PQ codes (8-bit ADC and the 4-bit fast scan).
+//! codes and for PQ codes (8-bit ADC and the 4-bit fast scan), and for an HCQ-like
+//! index of three PQ columns (one coarse, two fine) scored as a weighted sum.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -10,8 +11,8 @@ use crosscode::io::npy::write_npy;
 use crosscode::io::{CodeReader, IdReader};
 use crosscode::rng::Rng;
 use crosscode::{
-    BinaryCodes, FastScanCodes, Index, PqCodebooks, PqCodes, PqMetric, PqSearchOptions, Schema,
-    SearchOptions, fast_scan_knn, knn, knn_batch, pq_knn,
+    BinaryCodes, FastScanCodes, Index, PqCodebooks, PqCodes, PqColumn, PqMetric, PqSearchOptions,
+    PqView, Schema, SearchOptions, fast_scan_knn, knn, knn_batch, multi_column_knn, pq_knn,
 };
 
 const BITS: usize = 64;
@@ -171,5 +172,79 @@ fn bench_pq_search(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_build, bench_open_and_search, bench_pq_search);
+/// 1M rows of d = 256 in three PQ columns (coarse 8-bit M = 32; fine 4-bit M = 64 and
+/// 8-bit M = 32), default weights, through `Index` (one segment, eight) and raw.
+fn bench_pq_multi_column_search(c: &mut Criterion) {
+    let n = 1_000_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = Rng::new(10);
+    let shapes = [("coarse", 32usize, 8u8), ("fine1", 64, 4), ("fine2", 32, 8)];
+    let books: Vec<PqCodebooks> = (shapes.iter())
+        .map(|&(_, m, nbits)| {
+            let dsub = 256 / m;
+            let data = (0..m * (1 << nbits) * dsub).map(|_| rng.normal()).collect();
+            PqCodebooks::new(m, nbits, dsub, data).unwrap()
+        })
+        .collect();
+    let codes: Vec<PqCodes> = (books.iter())
+        .map(|b| {
+            let bytes = (0..n * b.code_row_bytes()).map(|_| rng.next_u64() as u8);
+            PqCodes::new(b.m(), b.nbits(), bytes.collect()).unwrap()
+        })
+        .collect();
+    let views: Vec<PqView<'_>> = codes.iter().map(PqCodes::view).collect();
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let schema = Schema::pq_columns(&shapes, PqMetric::InnerProduct).unwrap();
+    let one = tmp.path().join("hcq-one");
+    Index::create_pq_columns(&one, schema.clone(), books.clone())
+        .unwrap()
+        .append_pq_columns(&ids, &views)
+        .unwrap();
+    let eight = tmp.path().join("hcq-eight");
+    {
+        let mut index = Index::create_pq_columns(&eight, schema, books.clone()).unwrap();
+        for s in 0..8 {
+            let (a, b) = (s * n / 8, (s + 1) * n / 8);
+            let part: Vec<PqView<'_>> = views.iter().map(|v| v.slice(a, b)).collect();
+            index.append_pq_columns(&ids[a..b], &part).unwrap();
+        }
+    }
+    let query: Vec<f32> = (0..256).map(|_| rng.normal()).collect();
+    let idx_one = Index::open(&one).unwrap();
+    let idx_eight = Index::open(&eight).unwrap();
+    let weights = idx_one.pq_default_weights();
+    let columns: Vec<PqColumn<'_>> = (books.iter().zip(&views).zip(&weights))
+        .map(|((books, &codes), &weight)| PqColumn {
+            books,
+            codes,
+            weight,
+        })
+        .collect();
+    let queries = vec![query.as_slice(); columns.len()];
+    let opts = PqSearchOptions::default();
+    let mut g = c.benchmark_group("store_search_pq_columns_1M_d256_hcq3_k10");
+    g.sample_size(10);
+    g.bench_function("raw_scan", |b| {
+        b.iter(|| {
+            black_box(
+                multi_column_knn(&columns, &queries, PqMetric::InnerProduct, 10, &opts).unwrap(),
+            )
+        })
+    });
+    g.bench_function("index_1_segment", |b| {
+        b.iter(|| black_box(idx_one.search_pq_columns(&query, 10, None).unwrap()))
+    });
+    g.bench_function("index_8_segments", |b| {
+        b.iter(|| black_box(idx_eight.search_pq_columns(&query, 10, None).unwrap()))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_build,
+    bench_open_and_search,
+    bench_pq_search,
+    bench_pq_multi_column_search
+);
 criterion_main!(benches);

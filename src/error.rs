@@ -193,6 +193,23 @@ pub enum Error {
         found: String,
     },
 
+    /// A column of a multi-column PQ index that disagrees with the schema or with the
+    /// other columns: codebooks of another shape, another query dimension or metric than
+    /// the first column, codes of another shape or row count.
+    #[error("column {column:?} of {path}: {what}: expected {expected}, found {found}")]
+    ColumnMismatch {
+        /// The index directory.
+        path: PathBuf,
+        /// The column's name in the schema.
+        column: String,
+        /// What disagreed.
+        what: &'static str,
+        /// What the schema or the first column requires.
+        expected: String,
+        /// What was given.
+        found: String,
+    },
+
     /// An input file in a format or dtype that crosscode does not read.
     #[error("unsupported input {path}: expected {expected}, found {found}")]
     UnsupportedInput {

@@ -3,7 +3,9 @@
 //!
 //! An index holds one column: binary codes searched by Hamming distance (the methods in
 //! this file), or PQ codes with their codebooks, searched with float queries by
-//! lookup-table distance (the `*_pq` methods, in [`pq`]).
+//! lookup-table distance (the `*_pq` methods, in [`pq`]); or several PQ columns (HCQ's
+//! coarse + fine codes) scored as a weighted sum (the `*_pq_columns` methods, in
+//! [`multi`]).
 //!
 //! The state on disk is whatever `manifest.json` names (see [`crate::store`]); every
 //! mutation writes new immutable files first and then commits a new manifest, so a crash
@@ -57,6 +59,7 @@ use crate::store::schema::{ColumnKind, Schema};
 use crate::store::segment::{ColumnData, Segment, write_segment};
 use crate::store::tombstones::{read_tombstones, tombstone_name, write_tombstones};
 
+pub mod multi;
 pub mod pq;
 
 pub use pq::PqHit;
@@ -122,6 +125,8 @@ pub struct Index {
     bits: usize,
     /// Codebooks and options of a PQ index; `None` for a binary one.
     pq: Option<pq::PqState>,
+    /// Codebooks and options of a PQ index of several columns; `None` otherwise.
+    multi: Option<multi::MultiPqState>,
     writer: Option<WriterLock>,
     options: SearchOptions,
 }
@@ -180,9 +185,11 @@ fn load_segments(dir: &Path, manifest: &Manifest) -> Result<Vec<LoadedSegment>> 
                 Some(t) => read_tombstones(dir, t, entry.rows)?,
                 None => RoaringBitmap::new(),
             };
-            match schema_kinds.first() {
-                Some(ColumnKind::Binary { .. }) => segment.binary(0).map(|_| ())?,
-                _ => segment.pq(0).map(|_| ())?,
+            for (c, kind) in schema_kinds.iter().enumerate() {
+                match kind {
+                    ColumnKind::Binary { .. } => segment.binary(c).map(|_| ())?,
+                    _ => segment.pq(c).map(|_| ())?,
+                }
             }
             Ok(LoadedSegment::new(segment, deleted))
         })
@@ -229,6 +236,7 @@ impl Index {
             segments: Vec::new(),
             bits,
             pq: None,
+            multi: None,
             writer: Some(lock),
             options: SearchOptions::default(),
         })
@@ -238,10 +246,12 @@ impl Index {
     pub fn open(dir: impl AsRef<Path>) -> Result<Index> {
         let dir = dir.as_ref();
         let (manifest, segments) = load_snapshot(dir)?;
-        let (bits, pq) = if manifest.schema.has_pq() {
-            (0, Some(pq::PqState::load(dir, &manifest)?))
+        let (bits, pq, multi) = if !manifest.schema.has_pq() {
+            (schema_bits(dir, &manifest.schema)?, None, None)
+        } else if manifest.schema.columns.len() == 1 {
+            (0, Some(pq::PqState::load(dir, &manifest)?), None)
         } else {
-            (schema_bits(dir, &manifest.schema)?, None)
+            (0, None, Some(multi::MultiPqState::load(dir, &manifest)?))
         };
         Ok(Index {
             dir: dir.to_path_buf(),
@@ -249,6 +259,7 @@ impl Index {
             segments,
             bits,
             pq,
+            multi,
             writer: None,
             options: SearchOptions::default(),
         })
@@ -404,7 +415,7 @@ impl Index {
             Some(words) => BinaryView::new(self.bits, words)?,
             None => codes,
         };
-        self.append_segment(&sorted_ids, ColumnData::Binary(view))
+        self.append_segment(&sorted_ids, &[ColumnData::Binary(view)])
     }
 
     /// Fails with [`Error::DuplicateId`] if an id of `sorted_ids` (ascending) repeats or
@@ -436,12 +447,13 @@ impl Index {
         Ok(())
     }
 
-    /// Writes rows `sorted_ids` (ascending, checked) with `column` as a new segment and
-    /// commits it; on a failed commit the handle goes back to the state on disk.
-    fn append_segment(&mut self, sorted_ids: &[u64], column: ColumnData<'_>) -> Result<()> {
+    /// Writes rows `sorted_ids` (ascending, checked) with `columns` (one per schema
+    /// column) as a new segment and commits it; on a failed commit the handle goes back
+    /// to the state on disk.
+    fn append_segment(&mut self, sorted_ids: &[u64], columns: &[ColumnData<'_>]) -> Result<()> {
         let mut next = self.manifest.clone();
         let name = format!("seg-{:08}.ccs", next.next_segment);
-        let path = write_segment(&self.dir, &name, sorted_ids, &[column])?;
+        let path = write_segment(&self.dir, &name, sorted_ids, columns)?;
         let segment = Segment::open(&path)?;
         next.next_segment += 1;
         next.generation += 1;
@@ -535,13 +547,23 @@ impl Index {
             let ids: Vec<u64> = rows.iter().map(|t| t.0).collect();
             let name = format!("seg-{:08}.ccs", next.next_segment);
             next.next_segment += 1;
-            let path = match &self.pq {
-                Some(state) => {
-                    let bytes = self.gather_pq_rows(&rows)?;
+            let path = match (&self.pq, &self.multi) {
+                (Some(state), _) => {
+                    let bytes = self.gather_pq_rows(&rows, 0)?;
                     let view = state.view_of(&bytes)?;
                     write_segment(&self.dir, &name, &ids, &[state.column(view)])?
                 }
-                None => {
+                (None, Some(state)) => {
+                    // Every column, row for row in the same (id) order.
+                    let bytes: Vec<Vec<u8>> = (0..state.columns())
+                        .map(|c| self.gather_pq_rows(&rows, c))
+                        .collect::<Result<_>>()?;
+                    let columns: Vec<ColumnData<'_>> = (bytes.iter().enumerate())
+                        .map(|(c, b)| state.column(c, b))
+                        .collect::<Result<_>>()?;
+                    write_segment(&self.dir, &name, &ids, &columns)?
+                }
+                (None, None) => {
                     let views: Vec<BinaryView<'_>> = self
                         .segments
                         .iter()
@@ -568,13 +590,16 @@ impl Index {
         self.commit(next, segments)
     }
 
-    /// Checks every segment's CRCs and padding, every tombstone file, the codebook file
+    /// Checks every segment's CRCs and padding, every tombstone file, the codebook files
     /// of a PQ index, and that no id is live twice.
     pub fn verify(&self) -> Result<()> {
         for s in &self.segments {
             s.segment.verify()?;
         }
         if let Some(state) = &self.pq {
+            state.verify(&self.dir, &self.manifest)?;
+        }
+        if let Some(state) = &self.multi {
             state.verify(&self.dir, &self.manifest)?;
         }
         // Tombstones were CRC-checked on load; check the duplicate-id rule.
@@ -590,17 +615,17 @@ impl Index {
 
     /// Fails with [`Error::SchemaMismatch`] on a PQ index (`what` names the input).
     fn binary_only(&self, what: &str) -> Result<()> {
-        match &self.pq {
-            None => Ok(()),
-            Some(_) => Err(Error::SchemaMismatch {
-                path: self.dir.clone(),
-                expected: format!("an index of binary codes for {what}"),
-                found: format!(
-                    "{} (use the *_pq methods with float queries)",
-                    self.manifest.schema.describe()
-                ),
-            }),
+        if !self.is_pq() {
+            return Ok(());
         }
+        Err(Error::SchemaMismatch {
+            path: self.dir.clone(),
+            expected: format!("an index of binary codes for {what}"),
+            found: format!(
+                "{} (use the *_pq methods with float queries)",
+                self.manifest.schema.describe()
+            ),
+        })
     }
 
     fn check_query(&self, query: &[u64]) -> Result<()> {

@@ -354,3 +354,47 @@ fn bad_inputs_are_named() {
     ]);
     assert!(out.contains("40 live rows in 2 segments"), "{out}");
 }
+
+#[test]
+fn info_and_search_of_a_multi_column_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("hcq");
+    let mut rng = Rng::new(21);
+    let mut books = |m: usize, nbits: u8, dsub: usize| {
+        let len = m * (1 << nbits) * dsub;
+        PqCodebooks::new(m, nbits, dsub, (0..len).map(|_| rng.normal()).collect()).unwrap()
+    };
+    let all = vec![books(2, 8, 4), books(4, 4, 2), books(8, 8, 1)];
+    let schema = crosscode::Schema::pq_columns(
+        &[("coarse", 2, 8), ("fine1", 4, 4), ("fine2", 8, 8)],
+        PqMetric::InnerProduct,
+    )
+    .unwrap();
+    let mut index = crosscode::Index::create_pq_columns(&idx, schema, all).unwrap();
+    let vectors: Vec<f32> = (0..50 * 8).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+    index
+        .append_vectors(&(0..50).collect::<Vec<_>>(), &vectors)
+        .unwrap();
+    let text = ok(&["info", s(&idx)]);
+    for line in [
+        "codebooks:  pqbooks-0.ccb  column coarse  M 2  K 256  dsub 4  dim 8",
+        "codebooks:  pqbooks-1.ccb  column fine1  M 4  K 16  dsub 2  dim 8",
+        "codebooks:  pqbooks-2.ccb  column fine2  M 8  K 256  dsub 1  dim 8",
+        "weights:    1 0.5 0.5 (default)",
+    ] {
+        assert!(text.contains(line), "{text:?} lacks {line:?}");
+    }
+    ok(&["verify", s(&idx)]);
+    // `search` scores with the default weights, as the library does.
+    let q: Vec<f32> = (0..16).map(|i| (i % 5) as f32 - 2.0).collect();
+    let qpath = dir.path().join("q.npy");
+    write_npy(&qpath, &[2, 8], &q).unwrap();
+    let text = ok(&["search", s(&idx), "--queries", s(&qpath), "-k", "4"]);
+    let want = index.search_pq_columns_batch(&q, 4, None, None).unwrap();
+    for (line, hits) in text.lines().zip(&want) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(v["ids"], serde_json::json!(ids));
+    }
+    assert_eq!(text.lines().count(), 2);
+}

@@ -159,7 +159,9 @@ impl BuildArgs {
             };
             let Some(books) = index.pq_codebooks() else {
                 return Err(mismatch(
-                    "a PQ index for --pq".to_string(),
+                    "a single-column PQ index for --pq (several PQ columns are built with \
+                     the library: Index::append_pq_columns)"
+                        .to_string(),
                     index.schema().describe(),
                 ));
             };

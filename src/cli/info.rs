@@ -33,15 +33,28 @@ impl InfoArgs {
         println!("index:      {}", self.index.display());
         println!("generation: {}", m.generation);
         println!("schema:     {}", m.schema.describe());
-        if let (Some(b), Some(entry)) = (index.pq_codebooks(), m.codebooks.first()) {
+        // One line per PQ column, in schema order (the manifest names each file).
+        let books = index.pq_column_codebooks();
+        for (c, b) in m.schema.columns.iter().zip(&books) {
+            let file = m.codebook_entry(&c.name).map_or("?", |e| e.file.as_str());
+            let column = if books.len() > 1 {
+                format!("  column {}", c.name)
+            } else {
+                String::new()
+            };
             println!(
-                "codebooks:  {}  M {}  K {}  dsub {}  dim {}",
-                entry.file,
+                "codebooks:  {file}{column}  M {}  K {}  dsub {}  dim {}",
                 b.m(),
                 b.k(),
                 b.dsub(),
                 b.dim()
             );
+        }
+        if books.len() > 1 {
+            let weights: Vec<String> = (index.pq_default_weights().iter())
+                .map(|w| format!("{w}"))
+                .collect();
+            println!("weights:    {} (default)", weights.join(" "));
         }
         println!("live rows:  {}", index.len());
         println!("segments:   {}", m.segments.len());

@@ -134,7 +134,7 @@ impl SearchArgs {
 
     /// Search of a PQ index with float queries.
     fn run_pq(self, mut index: Index) -> Result<()> {
-        let dim = index.pq_codebooks().map_or(0, |b| b.dim());
+        let dim = index.pq_dim().unwrap_or(0);
         let describe = index.schema().describe();
         let mismatch = |found: String| Error::SchemaMismatch {
             path: self.queries.clone(),

@@ -62,9 +62,9 @@ pub struct PqHit {
 /// What a PQ index keeps besides its segments.
 #[derive(Debug)]
 pub(crate) struct PqState {
-    books: PqCodebooks,
-    metric: PqMetric,
-    options: PqSearchOptions,
+    pub(super) books: PqCodebooks,
+    pub(super) metric: PqMetric,
+    pub(super) options: PqSearchOptions,
 }
 
 /// The single PQ column of `schema` as `(name, m, nbits, metric)`.
@@ -83,7 +83,7 @@ fn pq_column(dir: &Path, schema: &Schema) -> Result<(String, usize, u8, PqMetric
 fn not_one_pq_column(dir: &Path, schema: &Schema) -> Error {
     Error::SchemaMismatch {
         path: dir.to_path_buf(),
-        expected: "one PQ column".to_string(),
+        expected: "one PQ column (several: Index::create_pq_columns)".to_string(),
         found: schema.describe(),
     }
 }
@@ -157,7 +157,7 @@ fn hit_order(metric: PqMetric) -> impl Fn(&PqHit, &PqHit) -> std::cmp::Ordering 
     }
 }
 
-fn to_pq_hits(ids: &[u64], found: &[ScoredNeighbor]) -> Vec<PqHit> {
+pub(super) fn to_pq_hits(ids: &[u64], found: &[ScoredNeighbor]) -> Vec<PqHit> {
     found
         .iter()
         .map(|n| PqHit {
@@ -167,7 +167,7 @@ fn to_pq_hits(ids: &[u64], found: &[ScoredNeighbor]) -> Vec<PqHit> {
         .collect()
 }
 
-fn merge_pq_hits(parts: Vec<Vec<PqHit>>, metric: PqMetric, k: usize) -> Vec<PqHit> {
+pub(super) fn merge_pq_hits(parts: Vec<Vec<PqHit>>, metric: PqMetric, k: usize) -> Vec<PqHit> {
     let mut all: Vec<PqHit> = parts.into_iter().flatten().collect();
     all.sort_unstable_by(hit_order(metric));
     all.truncate(k);
@@ -211,6 +211,7 @@ impl Index {
                 metric,
                 options: PqSearchOptions::default(),
             }),
+            multi: None,
             writer: Some(lock),
             options: SearchOptions::default(),
         })
@@ -219,27 +220,37 @@ impl Index {
     fn pq_state(&self, what: &str) -> Result<&PqState> {
         self.pq.as_ref().ok_or_else(|| Error::SchemaMismatch {
             path: self.dir.clone(),
-            expected: format!("a PQ index for {what}"),
+            expected: format!("a single-column PQ index for {what}"),
             found: format!(
-                "{} (binary indexes take binary codes and queries)",
-                self.manifest.schema.describe()
+                "{} ({})",
+                self.manifest.schema.describe(),
+                if self.multi.is_some() {
+                    "several PQ columns: use append_pq_columns, or append_vectors"
+                } else {
+                    "binary indexes take binary codes and queries"
+                }
             ),
         })
     }
 
-    /// Whether this index holds PQ codes.
+    /// Whether this index holds PQ codes (one column or several).
     pub fn is_pq(&self) -> bool {
-        self.pq.is_some()
+        self.pq.is_some() || self.multi.is_some()
     }
 
-    /// The codebooks of a PQ index.
+    /// The codebooks of a single-column PQ index (`None` for several columns: see
+    /// [`Index::pq_column_codebooks`]).
     pub fn pq_codebooks(&self) -> Option<&PqCodebooks> {
         self.pq.as_ref().map(|s| &s.books)
     }
 
-    /// The metric of a PQ index.
+    /// The metric of a PQ index (shared by all its columns).
     pub fn pq_metric(&self) -> Option<PqMetric> {
-        self.pq.as_ref().map(|s| s.metric)
+        match (&self.pq, &self.multi) {
+            (Some(s), _) => Some(s.metric),
+            (None, Some(m)) => Some(m.metric()),
+            (None, None) => None,
+        }
     }
 
     /// Sets the kernel, threading and re-rank factor of PQ searches (no effect on a
@@ -248,9 +259,13 @@ impl Index {
         if let Some(s) = &mut self.pq {
             s.options = options;
         }
+        if let Some(m) = &mut self.multi {
+            m.set_options(options);
+        }
     }
 
-    /// The code bytes of live row `id` in a PQ index.
+    /// The code bytes of live row `id` in a PQ index (its first column when there are
+    /// several; see [`Index::get_pq_column`]).
     pub fn get_pq(&self, id: u64) -> Option<&[u8]> {
         let (s, row) = self.locate(id)?;
         self.segments[s].segment.pq(0).ok()?.row(row)
@@ -279,23 +294,35 @@ impl Index {
             Some(bytes) => PqView::new(codes.m(), codes.nbits(), bytes)?,
             None => codes,
         };
-        self.append_segment(&sorted_ids, ColumnData::Pq(view, metric))
+        self.append_segment(&sorted_ids, &[ColumnData::Pq(view, metric)])
     }
 
     /// Encodes `vectors` (`ids.len() × dim`, row-major) with the index's codebooks and
     /// metric ([`PqCodebooks::encode`]) and appends the codes as [`Index::append_pq`].
+    ///
+    /// In an index of several PQ columns, each row's vector is encoded with every
+    /// column's codebooks ([`Index::append_pq_columns`]): HCQ codes the same embedding
+    /// at each level.
     pub fn append_vectors(&mut self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        if self.multi.is_some() {
+            return self.append_vectors_columns(ids, vectors);
+        }
         let state = self.pq_state("float vectors")?;
         let codes = state.books.encode(vectors, state.metric)?;
         self.append_pq(ids, codes.view())
     }
 
-    /// The code rows `(id, segment, row)` of `rows`, back to back (compaction).
-    pub(crate) fn gather_pq_rows(&self, rows: &[(u64, usize, usize)]) -> Result<Vec<u8>> {
+    /// The code rows of column `col` at `(id, segment, row)` of `rows`, back to back
+    /// (compaction).
+    pub(crate) fn gather_pq_rows(
+        &self,
+        rows: &[(u64, usize, usize)],
+        col: usize,
+    ) -> Result<Vec<u8>> {
         let views: Vec<PqView<'_>> = self
             .segments
             .iter()
-            .map(|s| s.segment.pq(0))
+            .map(|s| s.segment.pq(col))
             .collect::<Result<_>>()?;
         let row_bytes = views.first().map_or(0, |v| v.row_bytes());
         let mut bytes = Vec::with_capacity(rows.len() * row_bytes);
@@ -413,7 +440,13 @@ impl Index {
     ///
     /// Errors: a binary index, a query of the wrong length or with a non-finite value,
     /// an unavailable kernel.
+    ///
+    /// In an index of several PQ columns this is [`Index::search_pq_columns`] with the
+    /// default weights.
     pub fn search_pq(&self, query: &[f32], k: usize) -> Result<Vec<PqHit>> {
+        if self.multi.is_some() {
+            return self.search_pq_columns(query, k, None);
+        }
         self.search_pq_one(query, k, None)
     }
 
@@ -424,18 +457,25 @@ impl Index {
         k: usize,
         allowed: &RoaringTreemap,
     ) -> Result<Vec<PqHit>> {
+        if self.multi.is_some() {
+            return self.search_pq_columns_filtered(query, k, None, allowed);
+        }
         self.search_pq_one(query, k, Some(allowed))
     }
 
     /// [`Index::search_pq`] for every query of `queries` (`nq × dim`, row-major),
     /// optionally restricted to `allowed` ids. Without deletions or a filter each segment
     /// is scanned once for the whole batch (blocked batch kernels), then merged per query.
+    /// (Several PQ columns: [`Index::search_pq_columns_batch`], default weights.)
     pub fn search_pq_batch(
         &self,
         queries: &[f32],
         k: usize,
         allowed: Option<&RoaringTreemap>,
     ) -> Result<Vec<Vec<PqHit>>> {
+        if self.multi.is_some() {
+            return self.search_pq_columns_batch(queries, k, None, allowed);
+        }
         let nq = self.check_pq_queries(queries)?;
         let state = self.pq_state("float queries")?;
         let (books, metric, options) = (&state.books, state.metric, state.options);

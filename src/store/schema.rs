@@ -175,6 +175,29 @@ impl Schema {
         })
     }
 
+    /// PQ columns `(name, M, nbits)` in this order (the first is HCQ's coarse level),
+    /// all scored with `metric`.
+    ///
+    /// Errors: no column, a repeated or empty name, `nbits` not 4 or 8, `M` out of
+    /// range (or odd at 4 bits).
+    pub fn pq_columns(columns: &[(&str, usize, u8)], metric: PqMetric) -> Result<Schema> {
+        let schema = Schema {
+            columns: columns
+                .iter()
+                .map(|&(name, m, nbits)| Column {
+                    name: name.to_string(),
+                    kind: ColumnKind::Pq {
+                        m: u32::try_from(m).unwrap_or(u32::MAX),
+                        nbits: u32::from(nbits),
+                        metric,
+                    },
+                })
+                .collect(),
+        };
+        schema.validate()?;
+        Ok(schema)
+    }
+
     /// Checks every column and that names are unique and non-empty.
     pub fn validate(&self) -> Result<()> {
         if self.columns.is_empty() {

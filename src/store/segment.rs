@@ -786,6 +786,57 @@ mod tests {
     }
 
     #[test]
+    fn several_pq_columns_round_trip_and_every_byte_flip_is_reported() {
+        use crate::code::{PqCodes, PqMetric};
+        let dir = tempfile::tempdir().unwrap();
+        // HCQ-like rows: an 8-bit coarse column (M = 1) and fine columns of 4-bit M = 6
+        // and 8-bit M = 5, all with the same ids.
+        let ids = [4, 8, 15, 16, 23, 42];
+        let columns: Vec<PqCodes> = [(1, 8), (6, 4), (5, 8)]
+            .iter()
+            .enumerate()
+            .map(|(c, &(m, nbits))| {
+                let row = if nbits == 8 { m } else { m / 2 };
+                let bytes = (0..ids.len() * row).map(|i| (i * 29 + 7 * c + 3) as u8);
+                PqCodes::new(m, nbits, bytes.collect()).unwrap()
+            })
+            .collect();
+        let data: Vec<ColumnData<'_>> = columns
+            .iter()
+            .map(|c| ColumnData::Pq(c.view(), PqMetric::InnerProduct))
+            .collect();
+        let path = write_segment(dir.path(), "multi.ccs", &ids, &data).unwrap();
+        let seg = Segment::open(&path).unwrap();
+        seg.verify().unwrap();
+        assert_eq!(seg.columns().len(), 3);
+        assert_eq!(seg.ids(), &ids[..]);
+        let mut end = 0;
+        for (i, c) in columns.iter().enumerate() {
+            assert_eq!(seg.pq(i).unwrap(), c.view(), "column {i}");
+            let block = seg.columns()[i].block;
+            assert_eq!(block.offset % BLOCK_ALIGN, 0);
+            assert!(
+                block.offset >= end,
+                "column {i} overlaps the previous block"
+            );
+            end = block.offset + block.len;
+        }
+        assert!(seg.pq(3).is_err());
+        let good = std::fs::read(&path).unwrap();
+        for at in 0..good.len() {
+            let mut bad = good.clone();
+            bad[at] ^= 0x08;
+            let result = Segment::from_bytes("flipped", &bad).and_then(|s| s.verify());
+            assert!(result.is_err(), "flip at byte {at} went unnoticed");
+        }
+        // A column with another row count is refused by the writer.
+        let short = PqCodes::new(5, 8, vec![0; 5]).unwrap();
+        let mut ragged = data.clone();
+        ragged[2] = ColumnData::Pq(short.view(), PqMetric::InnerProduct);
+        assert!(write_segment(dir.path(), "ragged", &ids, &ragged).is_err());
+    }
+
+    #[test]
     fn truncation_and_extension_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let (path, _, _) = small_segment(dir.path());

@@ -36,7 +36,7 @@ use crate::scan::dispatch::{self, KernelFamily};
 pub use fastscan::FastScanCodes;
 pub use search::{
     PqColumn, PqSearchOptions, fast_scan_knn, fast_scan_knn_batch, fast_scan_knn_where,
-    multi_column_knn, pq_knn, pq_knn_batch, pq_knn_where,
+    multi_column_knn, multi_column_knn_where, pq_knn, pq_knn_batch, pq_knn_where,
 };
 pub use table::{AdcTable, QuantizedTable};
 pub use topk::ScoredNeighbor;

@@ -511,6 +511,20 @@ pub fn multi_column_knn(
     k: usize,
     options: &PqSearchOptions,
 ) -> Result<Vec<ScoredNeighbor>> {
+    multi_column_knn_where(columns, queries, metric, k, options, |_| true)
+}
+
+/// [`multi_column_knn`] over the rows for which `keep(row)` holds (deleted rows and
+/// filters at the index level). `keep` is asked only about rows whose total beats the
+/// current k-th cost.
+pub fn multi_column_knn_where<F: Fn(usize) -> bool + Sync>(
+    columns: &[PqColumn<'_>],
+    queries: &[&[f32]],
+    metric: PqMetric,
+    k: usize,
+    options: &PqSearchOptions,
+    keep: F,
+) -> Result<Vec<ScoredNeighbor>> {
     let Some(first) = columns.first() else {
         return Err(Error::InvalidArgument {
             name: "columns",
@@ -525,7 +539,15 @@ pub fn multi_column_knn(
         });
     }
     if columns.len() == 1 && first.weight == 1.0 {
-        return pq_knn(first.books, first.codes, queries[0], metric, k, options);
+        return pq_knn_where(
+            first.books,
+            first.codes,
+            queries[0],
+            metric,
+            k,
+            options,
+            keep,
+        );
     }
     let kernel = options.kernel()?;
     let n = first.codes.len();
@@ -564,8 +586,11 @@ pub fn multi_column_knn(
                     .zip(&part[..len])
                     .for_each(|(t, p)| *t += p);
             }
+            let bound = top.bound();
             for (i, &c) in total[..len].iter().enumerate() {
-                top.offer(start + i, c);
+                if c < bound && keep(start + i) {
+                    top.offer(start + i, c);
+                }
             }
             start = end;
         }
