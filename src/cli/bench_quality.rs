@@ -1,6 +1,6 @@
 //! `crosscode bench-quality`: retrieval quality of every method side by side.
 //!
-//! Trains each method named by [`fit_by_name`] at each code length on two data sets laid
+//! Trains each method named by [`fit_by_name`](crate::train::methods::fit_by_name) at each code length on two data sets laid
 //! out like `../shared/data` and scores the held-out items with [`crate::eval`]:
 //! * `mfeat/` (`pix.npy` ↔ `fou.npy`, `labels.npy`): a seeded random split into queries
 //!   and database, training on the whole database; mAP@all in both directions with

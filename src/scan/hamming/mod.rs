@@ -14,7 +14,7 @@
 //! - [`HammingKernel::Avx512`]: `vpopcntq` (AVX-512 F, BW and VPOPCNTDQ), 32 rows a
 //!   step compared with the bound at once.
 //!
-//! Batches of many queries scan blocks re-laid out once per block ([`PreparedBlock`]):
+//! Batches of many queries scan blocks re-laid out once per block (`PreparedBlock`):
 //! byte-sliced for AVX2 (nibble lookups), word-sliced for AVX-512 (`vpopcntq` with no
 //! horizontal sums).
 //!

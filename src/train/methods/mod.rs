@@ -1,6 +1,6 @@
 //! Cross-modal hashing methods and baselines, one file each.
 //!
-//! Every method fits on a [`PairedDataset`](super::data::PairedDataset) restricted to the
+//! Every method fits on a [`PairedDataset`] restricted to the
 //! training items of a split, encodes either modality to [`BinaryCodes`]
 //! and saves to / loads from a model file ([`super::model_file`]).
 //!
