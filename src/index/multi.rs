@@ -56,7 +56,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use roaring::{RoaringBitmap, RoaringTreemap};
 
-use super::pq::{merge_pq_hits, to_pq_hits};
+use super::pq::{merge_pq_hits, query_count, to_pq_hits};
 use super::{Index, LoadedSegment, PqHit};
 use crate::code::pq::{PqCodebooks, PqCodes, PqMetric, PqView, check_finite};
 use crate::error::{Error, Result};
@@ -476,16 +476,11 @@ impl Index {
 
     /// Checks a query batch against the shared query dimension; returns the count.
     fn check_column_queries(&self, scored: &Scored<'_, '_>, queries: &[f32]) -> Result<usize> {
-        let dim = scored.books.first().map_or(1, |b| b.dim());
-        if !queries.len().is_multiple_of(dim) {
-            return Err(Error::DimensionMismatch {
-                what: "PQ query floats (a multiple of the columns' query dimension)",
-                expected: dim,
-                found: queries.len() % dim,
-            });
-        }
-        check_finite("PQ query", queries, dim)?;
-        Ok(queries.len() / dim)
+        query_count(
+            queries,
+            scored.books.first().map_or(1, |b| b.dim()),
+            "PQ query floats (a multiple of the columns' query dimension)",
+        )
     }
 
     /// One segment, one query, weighted over every column, as hits sorted best first.

@@ -146,6 +146,20 @@ impl PqState {
     }
 }
 
+/// The number of `dim`-float queries in `queries`, all finite; `what` names the
+/// expected shape in the error for a partial row.
+pub(super) fn query_count(queries: &[f32], dim: usize, what: &'static str) -> Result<usize> {
+    if !queries.len().is_multiple_of(dim) {
+        return Err(Error::DimensionMismatch {
+            what,
+            expected: dim,
+            found: queries.len() % dim,
+        });
+    }
+    check_finite("PQ query", queries, dim)?;
+    Ok(queries.len() / dim)
+}
+
 /// Orders hits best first under `metric`, ties to the smaller id.
 fn hit_order(metric: PqMetric) -> impl Fn(&PqHit, &PqHit) -> std::cmp::Ordering {
     move |a, b| {
@@ -349,16 +363,11 @@ impl Index {
     /// Checks a query batch: a whole number of `dim`-float rows, all finite.
     fn check_pq_queries(&self, queries: &[f32]) -> Result<usize> {
         let state = self.pq_state("float queries")?;
-        let dim = state.books.dim();
-        if !queries.len().is_multiple_of(dim) {
-            return Err(Error::DimensionMismatch {
-                what: "PQ query floats (a multiple of the codebooks' dimension)",
-                expected: dim,
-                found: queries.len() % dim,
-            });
-        }
-        check_finite("PQ query", queries, dim)?;
-        Ok(queries.len() / dim)
+        query_count(
+            queries,
+            state.books.dim(),
+            "PQ query floats (a multiple of the codebooks' dimension)",
+        )
     }
 
     /// One segment, one query, as hits sorted best first.
