@@ -91,18 +91,33 @@ unsafe fn bound_lanes(bound: u32) -> __m512i {
     unsafe { _mm512_set1_epi16(bound.min(u16::MAX as u32) as u16 as i16) }
 }
 
-/// Offers the rows of a 32-row step below the bound, in row order. The rare path.
+/// Offers the rows of a 32-row step flagged in `lanes_below` (bit `4i + t`: row `8t + i`)
+/// that are still below the bound, in row order. The rare path.
 ///
 /// # Safety
 /// AVX-512 F must be enabled in the caller.
 #[cold]
 #[inline(never)]
 #[target_feature(enable = "avx512f")]
-fn offer_step<S: DistanceSink>(packed: __m512i, first: usize, bound: &mut u32, sink: &mut S) {
+fn offer_step<S: DistanceSink>(
+    packed: __m512i,
+    mut lanes_below: u32,
+    first: usize,
+    bound: &mut u32,
+    sink: &mut S,
+) {
     let mut lanes = [0u16; 32];
     // SAFETY: `lanes` is 64 writable bytes; storeu needs no alignment.
     unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), packed) };
-    for r in 0..STEP_ROWS {
+    let mut rows_below = 0u32;
+    while lanes_below != 0 {
+        let lane = lanes_below.trailing_zeros();
+        lanes_below &= lanes_below - 1;
+        rows_below |= 1 << (8 * (lane % 4) + lane / 4);
+    }
+    while rows_below != 0 {
+        let r = rows_below.trailing_zeros() as usize;
+        rows_below &= rows_below - 1;
         let d = lanes[4 * (r % 8) + r / 8] as u32;
         if d < *bound {
             sink.offer(first + r, d);
@@ -165,8 +180,9 @@ unsafe fn drive<G: Groups, S: DistanceSink>(src: &G, first_row: usize, sink: &mu
                 src.group(g + 2),
                 src.group(g + 3),
             ]);
-            if _mm512_cmplt_epu16_mask(packed, bound_v) != 0 {
-                offer_step(packed, first_row + 32 * s, &mut bound, sink);
+            let below = _mm512_cmplt_epu16_mask(packed, bound_v);
+            if below != 0 {
+                offer_step(packed, below, first_row + 32 * s, &mut bound, sink);
                 bound_v = bound_lanes(bound);
             }
         }
