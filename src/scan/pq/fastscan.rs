@@ -20,7 +20,7 @@ use crate::code::pq::PqView;
 use crate::error::{Error, Result};
 use crate::scan::hamming::DistanceSink;
 use crate::scan::pq::PqKernel;
-use crate::scan::pq::table::{ENTRY_MAX, QuantizedTable};
+use crate::scan::pq::table::{ENTRY_MAX, QuantizedTable, entry_offset, lut_bytes};
 use crate::scan::topk::TopK;
 
 /// Rows per fast-scan block.
@@ -124,8 +124,9 @@ pub fn quantized_sums_reference(table: &QuantizedTable, codes: PqView<'_>) -> Ve
 /// Portable block kernel: sums of the 32 rows of one block, any number of pairs.
 fn block_sums_portable(lut: &[u8], block: &[u8], out: &mut [u32; BLOCK_ROWS]) {
     *out = [0; BLOCK_ROWS];
-    for (g, l) in block.chunks_exact(32).zip(lut.chunks_exact(64)) {
-        let (even, odd) = (&l[..16], &l[32..48]);
+    for (j, g) in block.chunks_exact(32).enumerate() {
+        let at = entry_offset(2 * j);
+        let (even, odd) = (&lut[at..at + 16], &lut[at + 64..at + 80]);
         for (o, &byte) in out.iter_mut().zip(g) {
             *o += even[(byte & 0x0f) as usize] as u32 + odd[(byte >> 4) as usize] as u32;
         }
@@ -142,11 +143,25 @@ pub(crate) fn scan<S: DistanceSink>(
     sink: &mut S,
 ) {
     let pairs = codes.pairs();
-    let lut = &table.bytes[..pairs * 64];
+    let lut = &table.bytes[..lut_bytes(pairs)];
+    #[cfg(target_arch = "x86_64")]
+    if kernel == PqKernel::Avx512 && kernel.is_available() {
+        // SAFETY: the CPU supports AVX-512 F/BW/VL and BMI2 (checked just above); `lut`
+        // is `lut_bytes(pairs)` bytes and `blocks` lie inside `codes`.
+        unsafe {
+            super::x86_avx512::fast_scan_blocks::<1, S>(
+                &[lut],
+                codes,
+                blocks,
+                std::array::from_mut(sink),
+            )
+        };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if kernel == PqKernel::Avx2 && pairs <= MAX_PAIRS_PER_PASS && kernel.is_available() {
-        // SAFETY: the CPU supports AVX2 (checked just above); `lut` is `pairs × 64`
-        // bytes, `pairs ≤ 128`, and `blocks` lie inside `codes`.
+        // SAFETY: the CPU supports AVX2 (checked just above); `lut` is
+        // `lut_bytes(pairs)` bytes, `pairs ≤ 128`, and `blocks` lie inside `codes`.
         unsafe {
             super::x86_avx2::fast_scan_blocks::<1, S>(
                 &[lut],
@@ -227,20 +242,28 @@ pub(crate) fn scan_group(
 ) {
     let pairs = codes.pairs();
     #[cfg(target_arch = "x86_64")]
-    if kernel == PqKernel::Avx2
+    if (kernel == PqKernel::Avx512 || (kernel == PqKernel::Avx2 && pairs <= MAX_PAIRS_PER_PASS))
         && kernel.is_available()
-        && pairs <= MAX_PAIRS_PER_PASS
         && let (Ok(tables), Ok(sinks)) = (
             <&[&QuantizedTable; SCAN_GROUP]>::try_from(tables),
             <&mut [TopK; SCAN_GROUP]>::try_from(&mut *sinks),
         )
     {
-        let luts: [&[u8]; SCAN_GROUP] = std::array::from_fn(|q| &tables[q].bytes[..pairs * 64]);
-        // SAFETY: the CPU supports AVX2 (checked above); every lut is `pairs × 64`
-        // bytes, `pairs ≤ 128`, and `blocks` lie inside `codes`.
-        unsafe {
-            super::x86_avx2::fast_scan_blocks::<SCAN_GROUP, TopK>(&luts, codes, blocks, sinks)
-        };
+        let luts: [&[u8]; SCAN_GROUP] =
+            std::array::from_fn(|q| &tables[q].bytes[..lut_bytes(pairs)]);
+        if kernel == PqKernel::Avx512 {
+            // SAFETY: the CPU supports AVX-512 F/BW/VL and BMI2 (checked above); every
+            // lut is `lut_bytes(pairs)` bytes and `blocks` lie inside `codes`.
+            unsafe {
+                super::x86_avx512::fast_scan_blocks::<SCAN_GROUP, TopK>(&luts, codes, blocks, sinks)
+            };
+        } else {
+            // SAFETY: the CPU supports AVX2 (checked above); every lut is
+            // `lut_bytes(pairs)` bytes, `pairs ≤ 128`, and `blocks` lie inside `codes`.
+            unsafe {
+                super::x86_avx2::fast_scan_blocks::<SCAN_GROUP, TopK>(&luts, codes, blocks, sinks)
+            };
+        }
         return;
     }
     for (table, sink) in tables.iter().zip(sinks.iter_mut()) {
