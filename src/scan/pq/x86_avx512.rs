@@ -48,7 +48,7 @@ pub(super) unsafe fn fast_scan_blocks<const Q: usize, S: DistanceSink>(
         unsafe { fast_scan_blocks_wide::<Q, S>(luts, codes, blocks, sinks) };
         return;
     }
-    let mut sums = [0u16; BLOCK_ROWS];
+    let mut sums = [[0u16; BLOCK_ROWS]; Q];
     for b in blocks {
         // SAFETY: as this function's contract; `pairs ≤ 256`.
         let acc = unsafe { block_sums::<Q>(luts, codes.block(b), 0, pairs) };
@@ -59,29 +59,37 @@ pub(super) unsafe fn fast_scan_blocks<const Q: usize, S: DistanceSink>(
         } else {
             u32::MAX
         };
+        // The bound test of every query first, then one branch for the block: most
+        // blocks have no row for any query.
+        let mut masks = [0u32; Q];
         for q in 0..Q {
             let bound = sinks[q].bound();
-            if bound == 0 {
-                continue;
-            }
             let (even, odd) = fold(acc[q]);
-            // sum < bound  ⇔  sum ≤ bound − 1 (sums stay below 2^16).
-            let limit = _mm256_set1_epi16((bound.min(65536) - 1) as u16 as i16);
+            // sum < bound  ⇔  sum ≤ bound − 1 (sums stay below 2^16); a bound of 0
+            // refuses everything.
+            let limit = _mm256_set1_epi16((bound.clamp(1, 65536) - 1) as u16 as i16);
             let pass_even = _mm256_cmple_epu16_mask(even, limit) as u32;
             let pass_odd = _mm256_cmple_epu16_mask(odd, limit) as u32;
+            let open = 0u32.wrapping_sub((bound != 0) as u32);
             // Lane l holds rows 2l (even) and 2l + 1 (odd).
-            let mut mask =
-                (_pdep_u32(pass_even, 0x5555_5555) | _pdep_u32(pass_odd, 0xaaaa_aaaa)) & keep;
-            if mask == 0 {
-                continue;
+            masks[q] = (_pdep_u32(pass_even, 0x5555_5555) | _pdep_u32(pass_odd, 0xaaaa_aaaa))
+                & keep
+                & open;
+            // SAFETY: `sums[q]` is 32 u16: even rows' sums, then odd rows'.
+            unsafe {
+                _mm256_storeu_si256(sums[q].as_mut_ptr().cast(), even);
+                _mm256_storeu_si256(sums[q].as_mut_ptr().add(16).cast(), odd);
             }
-            let rows = in_row_order(even, odd);
-            // SAFETY: `sums` is 32 u16, one 512-bit store.
-            unsafe { _mm512_storeu_si512(sums.as_mut_ptr().cast(), rows) };
+        }
+        if masks.iter().fold(0, |a, &m| a | m) == 0 {
+            continue;
+        }
+        for q in 0..Q {
+            let mut mask = masks[q];
             while mask != 0 {
                 let i = mask.trailing_zeros() as usize;
                 mask &= mask - 1;
-                sinks[q].offer(base + i, sums[i] as u32);
+                sinks[q].offer(base + i, sums[q][(i & 1) * 16 + i / 2] as u32);
             }
         }
     }
@@ -155,12 +163,15 @@ unsafe fn fast_scan_blocks_wide<const Q: usize, S: DistanceSink>(
 /// lanes (`even row + 256·odd row`, mod 2^16) and lanes shifted right by 8 (`odd row`),
 /// each 256-bit half over its own sub-quantizers.
 ///
+/// Not a `target_feature` function so that it may be `inline(always)`: the callers
+/// (AVX-512 functions) keep their accumulators in registers instead of receiving them
+/// through memory.
+///
 /// # Safety
-/// The CPU must support AVX-512 F and BW; `block.len()` is `32 × pairs` and every
+/// The CPU must support AVX-512 F, BW and VL; `block.len()` is `32 × pairs` and every
 /// `luts[q].len() == lut_bytes(pairs)` for the block's `pairs`; `start` is a multiple
 /// of four, `start ≤ end ≤ pairs` and `end − start ≤ 256`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline(always)]
 unsafe fn block_sums<const Q: usize>(
     luts: &[&[u8]; Q],
     block: &[u8],
@@ -175,94 +186,81 @@ unsafe fn block_sums<const Q: usize>(
             && end <= block.len() / 32
             && end - start <= MAX_PAIRS_PER_PASS
     );
-    let low = _mm512_set1_epi8(0x0f);
-    let zero = _mm512_setzero_si512();
-    let mut acc = [[zero; 2]; Q];
-    let mut j = start;
-    // SAFETY (every load below): lines `j .. j + 4` (or `+ 2`, `+ 1` at the tail) lie
-    // inside `block` (`32·(j + 4) ≤ 32·end ≤ block.len()`); `j` is even, so the tables
-    // of pairs `j .. j + 4` (or `j .. j + 2`) are the bytes `64·j .. 64·j + 256` (`+
-    // 128`), inside `lut_bytes(pairs)`. Unaligned loads are allowed.
-    while j + 4 <= end {
-        let (g0, g1) = unsafe {
-            (
-                _mm512_loadu_si512(block.as_ptr().add(32 * j).cast()),
-                _mm512_loadu_si512(block.as_ptr().add(32 * j + 64).cast()),
-            )
-        };
-        let (lo0, hi0) = (
-            _mm512_and_si512(g0, low),
-            _mm512_and_si512(_mm512_srli_epi16::<4>(g0), low),
-        );
-        let (lo1, hi1) = (
-            _mm512_and_si512(g1, low),
-            _mm512_and_si512(_mm512_srli_epi16::<4>(g1), low),
-        );
-        for q in 0..Q {
-            let t = luts[q].as_ptr().wrapping_add(64 * j);
-            let (e0, o0, e1, o1) = unsafe {
-                (
-                    _mm512_loadu_si512(t.cast()),
-                    _mm512_loadu_si512(t.add(64).cast()),
-                    _mm512_loadu_si512(t.add(128).cast()),
-                    _mm512_loadu_si512(t.add(192).cast()),
-                )
-            };
-            let r = _mm512_add_epi8(
-                _mm512_add_epi8(_mm512_shuffle_epi8(e0, lo0), _mm512_shuffle_epi8(o0, hi0)),
-                _mm512_add_epi8(_mm512_shuffle_epi8(e1, lo1), _mm512_shuffle_epi8(o1, hi1)),
+    // SAFETY: the CPU supports AVX-512 F, BW and VL (this function's contract), which
+    // every intrinsic below needs. Loads: lines `j .. j + 4` (or `+ 2`, `+ 1` at the
+    // tail) lie inside `block` (`32·(j + 4) ≤ 32·end ≤ block.len()`); `j` is even, so
+    // the tables of pairs `j .. j + 4` (or `j .. j + 2`) are the bytes `64·j .. 64·j +
+    // 256` (`+ 128`), inside `lut_bytes(pairs)`. Unaligned loads are allowed.
+    unsafe {
+        let low = _mm512_set1_epi8(0x0f);
+        let zero = _mm512_setzero_si512();
+        let mut acc = [[zero; 2]; Q];
+        let mut j = start;
+        while j + 4 <= end {
+            let g0 = _mm512_loadu_si512(block.as_ptr().add(32 * j).cast());
+            let g1 = _mm512_loadu_si512(block.as_ptr().add(32 * j + 64).cast());
+            let (lo0, hi0) = (
+                _mm512_and_si512(g0, low),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(g0), low),
             );
-            acc[q][0] = _mm512_add_epi16(acc[q][0], r);
-            acc[q][1] = _mm512_add_epi16(acc[q][1], _mm512_srli_epi16::<8>(r));
+            let (lo1, hi1) = (
+                _mm512_and_si512(g1, low),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(g1), low),
+            );
+            for q in 0..Q {
+                let t = luts[q].as_ptr().add(64 * j);
+                let e0 = _mm512_loadu_si512(t.cast());
+                let o0 = _mm512_loadu_si512(t.add(64).cast());
+                let e1 = _mm512_loadu_si512(t.add(128).cast());
+                let o1 = _mm512_loadu_si512(t.add(192).cast());
+                let r = _mm512_add_epi8(
+                    _mm512_add_epi8(_mm512_shuffle_epi8(e0, lo0), _mm512_shuffle_epi8(o0, hi0)),
+                    _mm512_add_epi8(_mm512_shuffle_epi8(e1, lo1), _mm512_shuffle_epi8(o1, hi1)),
+                );
+                acc[q][0] = _mm512_add_epi16(acc[q][0], r);
+                acc[q][1] = _mm512_add_epi16(acc[q][1], _mm512_srli_epi16::<8>(r));
+            }
+            j += 4;
         }
-        j += 4;
-    }
-    if j + 2 <= end {
-        let g = unsafe { _mm512_loadu_si512(block.as_ptr().add(32 * j).cast()) };
-        let (lo, hi) = (
-            _mm512_and_si512(g, low),
-            _mm512_and_si512(_mm512_srli_epi16::<4>(g), low),
-        );
-        for q in 0..Q {
-            let t = luts[q].as_ptr().wrapping_add(64 * j);
-            let (e, o) = unsafe {
-                (
-                    _mm512_loadu_si512(t.cast()),
-                    _mm512_loadu_si512(t.add(64).cast()),
-                )
-            };
-            let r = _mm512_add_epi8(_mm512_shuffle_epi8(e, lo), _mm512_shuffle_epi8(o, hi));
-            acc[q][0] = _mm512_add_epi16(acc[q][0], r);
-            acc[q][1] = _mm512_add_epi16(acc[q][1], _mm512_srli_epi16::<8>(r));
+        if j + 2 <= end {
+            let g = _mm512_loadu_si512(block.as_ptr().add(32 * j).cast());
+            let (lo, hi) = (
+                _mm512_and_si512(g, low),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(g), low),
+            );
+            for q in 0..Q {
+                let t = luts[q].as_ptr().add(64 * j);
+                let e = _mm512_loadu_si512(t.cast());
+                let o = _mm512_loadu_si512(t.add(64).cast());
+                let r = _mm512_add_epi8(_mm512_shuffle_epi8(e, lo), _mm512_shuffle_epi8(o, hi));
+                acc[q][0] = _mm512_add_epi16(acc[q][0], r);
+                acc[q][1] = _mm512_add_epi16(acc[q][1], _mm512_srli_epi16::<8>(r));
+            }
+            j += 2;
         }
-        j += 2;
-    }
-    if j < end {
-        // One pair left: 256-bit lookups (pair j's tables are the low 32 bytes of each
-        // 64-byte half), added to the low halves of the accumulators.
-        let g = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * j).cast()) };
-        let low = _mm256_set1_epi8(0x0f);
-        let (lo, hi) = (
-            _mm256_and_si256(g, low),
-            _mm256_and_si256(_mm256_srli_epi16::<4>(g), low),
-        );
-        for q in 0..Q {
-            let t = luts[q].as_ptr().wrapping_add(64 * j);
-            let (e, o) = unsafe {
-                (
-                    _mm256_loadu_si256(t.cast()),
-                    _mm256_loadu_si256(t.add(64).cast()),
-                )
-            };
-            let r = _mm512_zextsi256_si512(_mm256_add_epi8(
-                _mm256_shuffle_epi8(e, lo),
-                _mm256_shuffle_epi8(o, hi),
-            ));
-            acc[q][0] = _mm512_add_epi16(acc[q][0], r);
-            acc[q][1] = _mm512_add_epi16(acc[q][1], _mm512_srli_epi16::<8>(r));
+        if j < end {
+            // One pair left: 256-bit lookups (pair j's tables are the low 32 bytes of
+            // each 64-byte half), added to the low halves of the accumulators.
+            let g = _mm256_loadu_si256(block.as_ptr().add(32 * j).cast());
+            let low = _mm256_set1_epi8(0x0f);
+            let (lo, hi) = (
+                _mm256_and_si256(g, low),
+                _mm256_and_si256(_mm256_srli_epi16::<4>(g), low),
+            );
+            for q in 0..Q {
+                let t = luts[q].as_ptr().add(64 * j);
+                let e = _mm256_loadu_si256(t.cast());
+                let o = _mm256_loadu_si256(t.add(64).cast());
+                let r = _mm512_zextsi256_si512(_mm256_add_epi8(
+                    _mm256_shuffle_epi8(e, lo),
+                    _mm256_shuffle_epi8(o, hi),
+                ));
+                acc[q][0] = _mm512_add_epi16(acc[q][0], r);
+                acc[q][1] = _mm512_add_epi16(acc[q][1], _mm512_srli_epi16::<8>(r));
+            }
         }
+        acc
     }
-    acc
 }
 
 /// Even-row and odd-row sums (16 u16 lanes each, lane `l` for rows `2l` and `2l + 1`)
