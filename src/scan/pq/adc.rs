@@ -95,8 +95,9 @@ pub(crate) fn costs(kernel: PqKernel, table: &AdcTable, codes: PqView<'_>, out: 
     match (kernel, codes.nbits()) {
         (PqKernel::Scalar, _) => costs_scalar(table, codes, out),
         #[cfg(target_arch = "x86_64")]
-        (PqKernel::Avx2, 8) if kernel.is_available() => {
-            // SAFETY: the CPU supports AVX2 (checked just above).
+        (PqKernel::Avx2 | PqKernel::Avx512, 8) if kernel.is_available() => {
+            // SAFETY: the CPU supports AVX2 (checked just above; the AVX-512 kernel's
+            // check includes AVX2).
             unsafe { super::x86_avx2::costs_8bit(table.costs(), codes.m(), codes.as_bytes(), out) }
         }
         (_, 8) => costs_8bit_unrolled(table.costs(), codes.m(), codes.as_bytes(), out),

@@ -20,8 +20,8 @@ use crate::code::pq::PqView;
 use crate::error::{Error, Result};
 use crate::scan::hamming::DistanceSink;
 use crate::scan::pq::PqKernel;
-use crate::scan::pq::table::{ENTRY_MAX, QuantizedTable};
-use crate::scan::topk::TopK;
+use crate::scan::pq::table::{ENTRY_MAX, QuantizedTable, entry_offset, lut_bytes};
+use crate::scan::pq::topk::Shortlist;
 
 /// Rows per fast-scan block.
 pub const BLOCK_ROWS: usize = 32;
@@ -103,6 +103,22 @@ impl FastScanCodes {
         let pairs = self.pairs();
         &self.rows[row * pairs..(row + 1) * pairs]
     }
+    /// Asks the CPU to bring `row`'s packed codes into the cache (a hint; any `row`).
+    #[inline]
+    pub(crate) fn prefetch_row(&self, row: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(byte) = self.rows.get(row * self.pairs()) {
+            // SAFETY: a prefetch never faults and reads nothing into the program; the
+            // address is inside `rows` anyway.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    (byte as *const u8).cast(),
+                )
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = row;
+    }
     /// Code of sub-quantizer `sub` in `row` (caller keeps `row < len`, `sub < m`).
     #[inline]
     pub fn code(&self, row: usize, sub: usize) -> u8 {
@@ -124,8 +140,9 @@ pub fn quantized_sums_reference(table: &QuantizedTable, codes: PqView<'_>) -> Ve
 /// Portable block kernel: sums of the 32 rows of one block, any number of pairs.
 fn block_sums_portable(lut: &[u8], block: &[u8], out: &mut [u32; BLOCK_ROWS]) {
     *out = [0; BLOCK_ROWS];
-    for (g, l) in block.chunks_exact(32).zip(lut.chunks_exact(64)) {
-        let (even, odd) = (&l[..16], &l[32..48]);
+    for (j, g) in block.chunks_exact(32).enumerate() {
+        let at = entry_offset(2 * j);
+        let (even, odd) = (&lut[at..at + 16], &lut[at + 64..at + 80]);
         for (o, &byte) in out.iter_mut().zip(g) {
             *o += even[(byte & 0x0f) as usize] as u32 + odd[(byte >> 4) as usize] as u32;
         }
@@ -142,11 +159,25 @@ pub(crate) fn scan<S: DistanceSink>(
     sink: &mut S,
 ) {
     let pairs = codes.pairs();
-    let lut = &table.bytes[..pairs * 64];
+    let lut = &table.bytes[..lut_bytes(pairs)];
+    #[cfg(target_arch = "x86_64")]
+    if kernel == PqKernel::Avx512 && kernel.is_available() {
+        // SAFETY: the CPU supports AVX-512 F/BW/VL and BMI2 (checked just above); `lut`
+        // is `lut_bytes(pairs)` bytes and `blocks` lie inside `codes`.
+        unsafe {
+            super::x86_avx512::fast_scan_blocks::<1, S>(
+                &[lut],
+                codes,
+                blocks,
+                std::array::from_mut(sink),
+            )
+        };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if kernel == PqKernel::Avx2 && pairs <= MAX_PAIRS_PER_PASS && kernel.is_available() {
-        // SAFETY: the CPU supports AVX2 (checked just above); `lut` is `pairs × 64`
-        // bytes, `pairs ≤ 128`, and `blocks` lie inside `codes`.
+        // SAFETY: the CPU supports AVX2 (checked just above); `lut` is
+        // `lut_bytes(pairs)` bytes, `pairs ≤ 128`, and `blocks` lie inside `codes`.
         unsafe {
             super::x86_avx2::fast_scan_blocks::<1, S>(
                 &[lut],
@@ -207,43 +238,82 @@ pub fn quantized_sums(
     Ok(every.0)
 }
 
-/// A counting top-k sized for the quantised sums of `codes`.
-pub(crate) fn shortlist_selector(codes: &FastScanCodes, shortlist: usize) -> TopK {
-    TopK::new(shortlist, ENTRY_MAX as u32 * 2 * codes.pairs() as u32)
+/// A shortlist selector sized for the quantised sums of `codes`.
+pub(crate) fn shortlist_selector(codes: &FastScanCodes, shortlist: usize) -> Shortlist {
+    Shortlist::new(shortlist, ENTRY_MAX as u32 * 2 * codes.pairs() as u32)
 }
 
-/// Queries per group in the batched AVX2 fast scan.
-pub(crate) const SCAN_GROUP: usize = 4;
+/// Queries per group in the batched fast scan (each code block is loaded once per
+/// group): eight with AVX-512 (32 registers hold their accumulators), else four.
+pub(crate) fn scan_group_size(kernel: PqKernel) -> usize {
+    if kernel == PqKernel::Avx512 { 8 } else { 4 }
+}
 
 /// Scans blocks `blocks` for a group of queries, offering each query's rows below its
-/// sink's bound. AVX2 with at most 128 pairs loads each code block once per group;
-/// otherwise each query is scanned on its own.
+/// sink's bound. AVX-512 (groups of four or eight) and AVX2 with at most 128 pairs
+/// (groups of four) load each code block once per group; otherwise each query is
+/// scanned on its own.
 pub(crate) fn scan_group(
     kernel: PqKernel,
     tables: &[&QuantizedTable],
     codes: &FastScanCodes,
     blocks: std::ops::Range<usize>,
-    sinks: &mut [TopK],
+    sinks: &mut [Shortlist],
 ) {
-    let pairs = codes.pairs();
     #[cfg(target_arch = "x86_64")]
-    if kernel == PqKernel::Avx2
-        && kernel.is_available()
-        && pairs <= MAX_PAIRS_PER_PASS
-        && let (Ok(tables), Ok(sinks)) = (
-            <&[&QuantizedTable; SCAN_GROUP]>::try_from(tables),
-            <&mut [TopK; SCAN_GROUP]>::try_from(&mut *sinks),
-        )
-    {
-        let luts: [&[u8]; SCAN_GROUP] = std::array::from_fn(|q| &tables[q].bytes[..pairs * 64]);
-        // SAFETY: the CPU supports AVX2 (checked above); every lut is `pairs × 64`
-        // bytes, `pairs ≤ 128`, and `blocks` lie inside `codes`.
-        unsafe {
-            super::x86_avx2::fast_scan_blocks::<SCAN_GROUP, TopK>(&luts, codes, blocks, sinks)
+    if kernel.is_available() {
+        let done = match (kernel, tables.len()) {
+            (PqKernel::Avx512, 8) => scan_group_x86::<8>(true, tables, codes, &blocks, sinks),
+            (PqKernel::Avx512, 4) => scan_group_x86::<4>(true, tables, codes, &blocks, sinks),
+            (PqKernel::Avx2, 4) if codes.pairs() <= MAX_PAIRS_PER_PASS => {
+                scan_group_x86::<4>(false, tables, codes, &blocks, sinks)
+            }
+            _ => false,
         };
-        return;
+        if done {
+            return;
+        }
     }
     for (table, sink) in tables.iter().zip(sinks.iter_mut()) {
         scan(kernel, table, codes, blocks.clone(), sink);
     }
+}
+
+/// One group of `Q` queries with the AVX-512 kernel (`avx512`) or the AVX2 one; false
+/// (nothing scanned) if the group is not `Q` queries and `Q` sinks.
+///
+/// The caller has checked that the CPU runs the kernel and, for AVX2, that
+/// `codes.pairs() ≤ 128`.
+#[cfg(target_arch = "x86_64")]
+fn scan_group_x86<const Q: usize>(
+    avx512: bool,
+    tables: &[&QuantizedTable],
+    codes: &FastScanCodes,
+    blocks: &std::ops::Range<usize>,
+    sinks: &mut [Shortlist],
+) -> bool {
+    let pairs = codes.pairs();
+    let (Ok(tables), Ok(sinks)) = (
+        <&[&QuantizedTable; Q]>::try_from(tables),
+        <&mut [Shortlist; Q]>::try_from(sinks),
+    ) else {
+        return false;
+    };
+    let luts: [&[u8]; Q] = std::array::from_fn(|q| &tables[q].bytes[..lut_bytes(pairs)]);
+    if avx512 {
+        debug_assert!(PqKernel::Avx512.is_available());
+        // SAFETY: the caller checked that the CPU supports AVX-512 F/BW/VL and BMI2;
+        // every lut is `lut_bytes(pairs)` bytes and `blocks` lie inside `codes`.
+        unsafe {
+            super::x86_avx512::fast_scan_blocks::<Q, Shortlist>(&luts, codes, blocks.clone(), sinks)
+        };
+    } else {
+        debug_assert!(PqKernel::Avx2.is_available() && pairs <= MAX_PAIRS_PER_PASS);
+        // SAFETY: the caller checked that the CPU supports AVX2 and `pairs ≤ 128`; every
+        // lut is `lut_bytes(pairs)` bytes and `blocks` lie inside `codes`.
+        unsafe {
+            super::x86_avx2::fast_scan_blocks::<Q, Shortlist>(&luts, codes, blocks.clone(), sinks)
+        };
+    }
+    true
 }

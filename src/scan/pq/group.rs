@@ -81,8 +81,9 @@ pub(crate) fn costs(kernel: PqKernel, table: &GroupTable, bytes: &[u8], out: &mu
     match kernel {
         PqKernel::Scalar => costs_scalar(table, bytes, out),
         #[cfg(target_arch = "x86_64")]
-        PqKernel::Avx2 if kernel.is_available() && table.m > 0 => {
-            // SAFETY: the CPU supports AVX2 (checked just above); `bytes` holds
+        PqKernel::Avx2 | PqKernel::Avx512 if kernel.is_available() && table.m > 0 => {
+            // SAFETY: the CPU supports AVX2 (checked just above; the AVX-512 kernel's
+            // check includes AVX2); `bytes` holds
             // `out.len()` rows of `m` codes and the table `m × 256` lanes.
             unsafe { super::x86_avx2::group_costs_8bit(&table.lanes, table.m, bytes, out) }
         }

@@ -21,9 +21,8 @@ use crate::error::{Error, Result};
 use crate::scan::pq::fastscan::{self, BLOCK_ROWS, FastScanCodes};
 use crate::scan::pq::group::{self, GROUP, GroupTable, Lanes};
 use crate::scan::pq::table::{AdcTable, QuantizedTable};
-use crate::scan::pq::topk::{CostTopK, ScoredNeighbor};
+use crate::scan::pq::topk::{CostTopK, ScoredNeighbor, Shortlist};
 use crate::scan::pq::{PqKernel, adc};
-use crate::scan::topk::TopK;
 
 /// Rows whose costs are computed into one buffer before being offered.
 const COST_BLOCK_ROWS: usize = 256;
@@ -134,7 +133,7 @@ fn scan_rows_where<F: Fn(usize) -> bool>(
 
 /// A shortlist sink that drops rows `keep` refuses (asked only for rows below the bound).
 struct KeepSink<'a, F> {
-    inner: TopK,
+    inner: Shortlist,
     keep: &'a F,
 }
 
@@ -318,20 +317,27 @@ fn grouped_8bit(
     groups.into_iter().flatten().collect()
 }
 
-/// Re-ranks a shortlist by exact ADC cost. Costs are read from the codes' row-major
-/// copy, four rows at a time so that their four chains of adds overlap; each row's sum
-/// still runs in sub-quantizer order, as every other ADC sum does.
+/// Re-ranks a shortlist (`rows`, in increasing order) by exact ADC cost. Costs are read
+/// from the codes' row-major copy (prefetched some rows ahead), four rows at a time so
+/// that their four chains of adds overlap; each row's sum still runs in sub-quantizer
+/// order, as every other ADC sum does.
 fn rerank(
     table: &AdcTable,
     codes: &FastScanCodes,
-    mut rows: Vec<usize>,
+    rows: Vec<usize>,
     k: usize,
 ) -> Vec<ScoredNeighbor> {
-    rows.sort_unstable();
+    debug_assert!(rows.is_sorted());
     let (tables, _) = table.costs().as_chunks::<16>();
     let (full_pairs, odd) = (codes.m() / 2, codes.m() % 2 == 1);
     let mut top = CostTopK::new(k);
-    for chunk in rows.chunks(4) {
+    // The rows are scattered over the codes: ask for them some rows ahead.
+    const AHEAD: usize = 16;
+    rows.iter().take(AHEAD).for_each(|&r| codes.prefetch_row(r));
+    for (c, chunk) in rows.chunks(4).enumerate() {
+        for &r in rows.iter().skip(4 * c + AHEAD).take(4) {
+            codes.prefetch_row(r);
+        }
         let bytes: [&[u8]; 4] = std::array::from_fn(|i| codes.row(chunk[i.min(chunk.len() - 1)]));
         let mut sums = [0.0f32; 4];
         for j in 0..full_pairs {
@@ -417,7 +423,7 @@ pub fn fast_scan_knn_where<F: Fn(usize) -> bool + Sync>(
         );
         top.inner.into_sorted()
     };
-    let rows: Vec<usize> = if chunks.len() == 1 {
+    let mut rows: Vec<usize> = if chunks.len() == 1 {
         scan_part(0..blocks * BLOCK_ROWS)
             .into_iter()
             .map(|n| n.row)
@@ -429,6 +435,7 @@ pub fn fast_scan_knn_where<F: Fn(usize) -> bool + Sync>(
             .map(|n| n.row)
             .collect()
     };
+    rows.sort_unstable();
     Ok(rerank(&table, codes, rows, k))
 }
 
@@ -451,8 +458,9 @@ pub fn fast_scan_knn_batch(
     let short = k.saturating_mul(options.rerank_factor.max(1));
     let block_bytes = codes.pairs() * 32;
     let blocks_per_step = (FAST_SCAN_STEP_BYTES / block_bytes).max(1);
+    let group_size = fastscan::scan_group_size(kernel);
     let scan_group = |group: &[(AdcTable, QuantizedTable)]| -> Vec<Vec<ScoredNeighbor>> {
-        let mut tops: Vec<TopK> = group
+        let mut tops: Vec<Shortlist> = group
             .iter()
             .map(|_| fastscan::shortlist_selector(codes, short))
             .collect();
@@ -461,8 +469,8 @@ pub fn fast_scan_knn_batch(
             for start in (0..codes.blocks()).step_by(blocks_per_step) {
                 let end = (start + blocks_per_step).min(codes.blocks());
                 for (qs, ts) in quantized
-                    .chunks(fastscan::SCAN_GROUP)
-                    .zip(tops.chunks_mut(fastscan::SCAN_GROUP))
+                    .chunks(group_size)
+                    .zip(tops.chunks_mut(group_size))
                 {
                     fastscan::scan_group(kernel, qs, codes, start..end, ts);
                 }
@@ -471,7 +479,7 @@ pub fn fast_scan_knn_batch(
         tops.into_iter()
             .zip(group)
             .map(|(top, (table, _))| {
-                let rows = top.into_sorted().into_iter().map(|n| n.row).collect();
+                let rows = top.into_rows();
                 rerank(table, codes, rows, k)
             })
             .collect()

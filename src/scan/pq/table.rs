@@ -85,17 +85,23 @@ impl AdcTable {
 /// byte without overflow before widening.
 pub const ENTRY_MAX: u8 = 63;
 
-/// A 4-bit table quantised to u8 and laid out for the fast scan: for each sub-quantizer,
-/// 32 bytes, its 16 entries twice (one copy per 128-bit lane of a `vpshufb`). An odd `M`
-/// is padded with an all-zero sub-quantizer.
+/// A 4-bit table quantised to u8 and laid out for the fast scan. Each sub-quantizer's 16
+/// entries are stored twice (32 bytes, one copy per 128-bit lane of a `vpshufb`), and the
+/// sub-quantizers go in groups of four, two pairs, 128 bytes: `4q` (low nibble of pair
+/// `2q`), `4q + 2` (low nibble of pair `2q + 1`), then `4q + 1` and `4q + 3` (the high
+/// nibbles). So the 64 bytes at `128q` are the low-nibble tables of both pairs and the
+/// next 64 their high-nibble tables: one 512-bit load per nibble serves two pairs, and a
+/// 256-bit kernel reads pair `p`'s tables at `128·(p/2) + 32·(p%2)` and 64 bytes on.
+/// Missing sub-quantizers (an odd `M`, an odd number of pairs) are padded with zeros.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantizedTable {
-    /// `pairs × 64` bytes.
+    /// `pairs.div_ceil(2) × 128` bytes, laid out as above.
     pub bytes: Vec<u8>,
     /// Quantised units per unit of cost.
     pub scale: f32,
     /// Sum of the per-sub-quantizer minima: cost ≈ `offset + sum / scale`.
     pub offset: f32,
+    pairs: usize,
 }
 
 impl QuantizedTable {
@@ -124,9 +130,10 @@ impl QuantizedTable {
             1.0
         };
         let pairs = table.m().div_ceil(2);
-        let mut bytes = vec![0u8; pairs * 64];
-        for ((row, &lo), dst) in rows.iter().zip(&minima).zip(bytes.chunks_exact_mut(32)) {
-            let (first, second) = dst.split_at_mut(16);
+        let mut bytes = vec![0u8; lut_bytes(pairs)];
+        for (sub, (row, &lo)) in rows.iter().zip(&minima).enumerate() {
+            let at = entry_offset(sub);
+            let (first, second) = bytes[at..at + 32].split_at_mut(16);
             for ((d, e), &v) in first.iter_mut().zip(second.iter_mut()).zip(row.iter()) {
                 *d = ((v - lo) * scale).round().clamp(0.0, ENTRY_MAX as f32) as u8;
                 *e = *d;
@@ -134,6 +141,7 @@ impl QuantizedTable {
         }
         Ok(QuantizedTable {
             bytes,
+            pairs,
             scale,
             offset: minima.iter().sum(),
         })
@@ -141,12 +149,25 @@ impl QuantizedTable {
 
     /// Number of sub-quantizer pairs.
     pub fn pairs(&self) -> usize {
-        self.bytes.len() / 64
+        self.pairs
     }
 
-    /// Quantised entry of sub-quantizer `sub` for `code` (`code < 16`).
+    /// Quantised entry of sub-quantizer `sub` for `code` (`sub < 2·pairs`, `code < 16`).
     #[inline]
     pub fn entry(&self, sub: usize, code: u8) -> u8 {
-        self.bytes[sub * 32 + code as usize]
+        self.bytes[entry_offset(sub) + code as usize]
     }
+}
+
+/// Bytes of a [`QuantizedTable`] of `pairs` pairs of sub-quantizers.
+#[inline]
+pub(crate) fn lut_bytes(pairs: usize) -> usize {
+    pairs.div_ceil(2) * 128
+}
+
+/// Where sub-quantizer `sub`'s first copy of entries starts in [`QuantizedTable::bytes`].
+#[inline]
+pub(crate) fn entry_offset(sub: usize) -> usize {
+    // sub = 4q + 2s + h: pair 2q + s, nibble h.
+    (sub / 4) * 128 + (sub % 2) * 64 + ((sub / 2) % 2) * 32
 }

@@ -10,6 +10,7 @@
 use std::arch::x86_64::*;
 
 use super::fastscan::{BLOCK_ROWS, FastScanCodes};
+use super::table::lut_bytes;
 use crate::scan::hamming::DistanceSink;
 
 /// 8-bit ADC costs (the portable unrolled loop, compiled with AVX2 enabled).
@@ -31,7 +32,8 @@ pub(super) unsafe fn costs_8bit(costs: &[f32], m: usize, bytes: &[u8], out: &mut
 ///
 /// # Safety
 /// The CPU must support AVX2; `codes.pairs() ≤ 128` (so that no u16 sum overflows),
-/// every `luts[q].len() == codes.pairs() × 64`, and `blocks.end ≤ codes.blocks()`.
+/// every `luts[q].len() == lut_bytes(codes.pairs())` (laid out as
+/// [`QuantizedTable`](super::table::QuantizedTable)), and `blocks.end ≤ codes.blocks()`.
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn fast_scan_blocks<const Q: usize, S: DistanceSink>(
     luts: &[&[u8]; Q],
@@ -39,7 +41,7 @@ pub(super) unsafe fn fast_scan_blocks<const Q: usize, S: DistanceSink>(
     blocks: std::ops::Range<usize>,
     sinks: &mut [S; Q],
 ) {
-    debug_assert!(luts.iter().all(|l| l.len() == codes.pairs() * 64));
+    debug_assert!(luts.iter().all(|l| l.len() == lut_bytes(codes.pairs())));
     let mut sums = [0u16; BLOCK_ROWS];
     for b in blocks {
         // SAFETY: as this function's contract.
@@ -100,12 +102,13 @@ pub(super) unsafe fn fast_scan_blocks<const Q: usize, S: DistanceSink>(
 ///
 /// # Safety
 /// The CPU must support AVX2; `block.len()` is a multiple of 32 and every
-/// `luts[q].len() == 2 × block.len()`.
+/// `luts[q].len() == lut_bytes(block.len() / 32)`.
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn block_sums<const Q: usize>(luts: &[&[u8]; Q], block: &[u8]) -> [[__m256i; 2]; Q] {
     debug_assert!(
-        luts.iter().all(|l| l.len() == 2 * block.len()) && block.len().is_multiple_of(32)
+        luts.iter().all(|l| l.len() == lut_bytes(block.len() / 32))
+            && block.len().is_multiple_of(32)
     );
     let low = _mm256_set1_epi8(0x0f);
     let zero = _mm256_setzero_si256();
@@ -113,7 +116,9 @@ unsafe fn block_sums<const Q: usize>(luts: &[&[u8]; Q], block: &[u8]) -> [[__m25
     let pairs = block.len() / 32;
     let mut j = 0;
     // SAFETY (every load below): `32·(j + 2) ≤ block.len()` (or `32·(j + 1)` for the
-    // last single pair) and `64·(j + 2) ≤ luts[q].len()`; unaligned loads are allowed.
+    // last single pair) and, `j` being even, `64·j + 128 ≤ luts[q].len()`; unaligned
+    // loads are allowed. Pairs `j` and `j + 1` have their low-nibble tables at `64·j`
+    // and `64·j + 32`, their high-nibble ones at `64·j + 64` and `64·j + 96`.
     while j + 2 <= pairs {
         let (g0, g1) = unsafe {
             (
@@ -131,7 +136,7 @@ unsafe fn block_sums<const Q: usize>(luts: &[&[u8]; Q], block: &[u8]) -> [[__m25
         );
         for q in 0..Q {
             let t = luts[q].as_ptr().wrapping_add(64 * j);
-            let (e0, o0, e1, o1) = unsafe {
+            let (e0, e1, o0, o1) = unsafe {
                 (
                     _mm256_loadu_si256(t.cast()),
                     _mm256_loadu_si256(t.add(32).cast()),
@@ -159,7 +164,7 @@ unsafe fn block_sums<const Q: usize>(luts: &[&[u8]; Q], block: &[u8]) -> [[__m25
             let (e, o) = unsafe {
                 (
                     _mm256_loadu_si256(t.cast()),
-                    _mm256_loadu_si256(t.add(32).cast()),
+                    _mm256_loadu_si256(t.add(64).cast()),
                 )
             };
             let r = _mm256_add_epi8(_mm256_shuffle_epi8(e, lo), _mm256_shuffle_epi8(o, hi));
