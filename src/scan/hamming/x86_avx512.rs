@@ -29,7 +29,7 @@ const STEP_ROWS: usize = 32;
 
 /// How far ahead (in words) row-major scans prefetch: single queries stream codes from
 /// memory, and the hardware prefetcher alone leaves bandwidth unused.
-const PREFETCH_WORDS: usize = 512;
+const PREFETCH_WORDS: usize = 1024;
 
 /// Even then odd lanes of the 16 lanes of two vectors (for `vpermt2q`).
 ///
