@@ -148,20 +148,19 @@ fn assign_small_dim(
         }
         ran
     };
+    // A block the kernel refuses refuses them all (the same checks): stopping early is fine.
     let ran = if parallel && n > BLOCK_ROWS {
         points
             .par_chunks(BLOCK_ROWS * dim)
             .zip(index.par_chunks_mut(BLOCK_ROWS))
             .zip(value.par_chunks_mut(BLOCK_ROWS))
-            .map(work)
-            .reduce(|| true, |x, y| x && y)
+            .all(work)
     } else {
         points
             .chunks(BLOCK_ROWS * dim)
             .zip(index.chunks_mut(BLOCK_ROWS))
             .zip(value.chunks_mut(BLOCK_ROWS))
-            .map(work)
-            .fold(true, |x, y| x && y)
+            .all(work)
     };
     ran.then_some((index, value))
 }

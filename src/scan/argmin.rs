@@ -168,7 +168,7 @@ pub fn nearest_small(
     value: &mut [f32],
 ) -> bool {
     let kp = a.len();
-    let n = if dim == 0 { 0 } else { points.len() / dim };
+    let n = points.len().checked_div(dim).unwrap_or(0);
     let fits = avx512_available()
         && (1..=SMALL_DIM_MAX).contains(&dim)
         && kp.is_multiple_of(16)
