@@ -199,6 +199,85 @@ proptest! {
     }
 }
 
+/// Every kernel, saying once which ones this CPU cannot run (their checks are skipped).
+fn kernels() -> Vec<PqKernel> {
+    for k in PqKernel::ALL {
+        if !k.is_available() {
+            eprintln!(
+                "skipping the {} PQ kernel: this CPU lacks its features",
+                k.name()
+            );
+        }
+    }
+    PqKernel::available()
+}
+
+#[test]
+fn fast_scan_sums_across_the_pass_limits() {
+    // M around 256 (AVX2: 128 pairs in u16) and 512 (AVX-512: 256 pairs a pass), odd
+    // and even, rows not a multiple of the 32-row block; a query far from codeword 0
+    // of every sub-quantizer so the sums are large.
+    let mut rng = Rng::new(23);
+    for m in [255usize, 256, 257, 258, 511, 512, 513, 514, 515] {
+        for n in [1usize, 31, 70] {
+            let books = random_books(m, 4, 1, &mut rng);
+            let codes = random_codes(m, 4, n, &mut rng);
+            let fast = FastScanCodes::from_view(codes.view()).unwrap();
+            let q: Vec<f32> = (0..m).map(|_| 3.0 * rng.normal()).collect();
+            let table =
+                QuantizedTable::new(&AdcTable::new(&books, &q, PqMetric::SquaredL2, 1.0).unwrap())
+                    .unwrap();
+            let reference = quantized_sums_reference(&table, codes.view());
+            for kernel in kernels() {
+                assert_eq!(
+                    quantized_sums(kernel, &table, &fast).unwrap(),
+                    reference,
+                    "{kernel:?} m {m} n {n}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn batched_fast_scan_groups_agree_across_kernels() {
+    // 8-query groups (AVX-512), 4-query groups (AVX2), and a remainder, with a short
+    // shortlist so that its selection (ties included: few distinct codes) matters.
+    let mut rng = Rng::new(29);
+    for (m, n, nq) in [(7usize, 1000usize, 19usize), (64, 777, 11), (33, 300, 9)] {
+        let books = random_books(m, 4, 2, &mut rng);
+        let codes = random_codes(m, 4, n, &mut rng);
+        let fast = FastScanCodes::from_view(codes.view()).unwrap();
+        let queries: Vec<f32> = (0..nq * books.dim()).map(|_| rng.normal()).collect();
+        for k in [1usize, 10, 40] {
+            let run = |kernel| {
+                let opts = PqSearchOptions {
+                    single_threaded: true,
+                    rerank_factor: 2,
+                    ..PqSearchOptions::with_kernel(kernel)
+                };
+                let batch =
+                    fast_scan_knn_batch(&books, &fast, &queries, PqMetric::SquaredL2, k, &opts)
+                        .unwrap();
+                let single: Vec<Vec<ScoredNeighbor>> = queries
+                    .chunks_exact(books.dim())
+                    .map(|q| {
+                        fast_scan_knn(&books, &fast, q, PqMetric::SquaredL2, k, &opts).unwrap()
+                    })
+                    .collect();
+                (batch, single)
+            };
+            let (want, want_single) = run(PqKernel::Scalar);
+            assert_eq!(want, want_single);
+            for kernel in kernels() {
+                let (batch, single) = run(kernel);
+                assert_eq!(batch, want, "{kernel:?} m {m} n {n} k {k}");
+                assert_eq!(single, want, "{kernel:?} m {m} n {n} k {k}");
+            }
+        }
+    }
+}
+
 #[test]
 fn many_sub_quantizers_take_the_wide_fast_scan_path() {
     // M = 1201: more than 128 pairs, and sums past u16: in every sub-quantizer codeword
@@ -222,7 +301,7 @@ fn many_sub_quantizers_take_the_wide_fast_scan_path() {
         QuantizedTable::new(&AdcTable::new(&books, &q, PqMetric::SquaredL2, 1.0).unwrap()).unwrap();
     let reference = quantized_sums_reference(&table, codes.view());
     assert!(reference.iter().any(|&s| s > 65535));
-    for kernel in PqKernel::available() {
+    for kernel in kernels() {
         assert_eq!(
             quantized_sums(kernel, &table, &fast).unwrap(),
             reference,

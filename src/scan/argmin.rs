@@ -123,9 +123,251 @@ unsafe fn arg_min_affine_avx2(a: &[f32], b: &[f32], d: &[f32]) -> (usize, f32) {
     (tail.unwrap_or(0), value)
 }
 
+/// Largest point dimension [`nearest_small`] takes (PQ sub-vectors are this short).
+pub const SMALL_DIM_MAX: usize = 16;
+
+/// Whether the AVX-512 nearest-centroid kernel can run (detected once per process by
+/// the std macro's cache).
+pub fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Reference for [`nearest_small`]: for each point `x` (a row of `points`, `dim`
+/// floats), the first index `j < k` of the smallest affine score `a[j] + Σ_d
+/// w[d][j]·x[d]` and that score, the sum taken in order of `d` with fused
+/// multiply-adds (`f32::mul_add`). `w[d][j] = wt[d·kp + j]` with `kp = a.len()`: the
+/// weights transposed, one row per dimension; `k ≤ kp`.
+pub fn nearest_small_scalar(
+    points: &[f32],
+    dim: usize,
+    wt: &[f32],
+    a: &[f32],
+    k: usize,
+    index: &mut [u32],
+    value: &mut [f32],
+) {
+    let kp = a.len();
+    for ((x, i), v) in points.chunks_exact(dim).zip(index).zip(value) {
+        let (mut best, mut best_v) = (0usize, f32::INFINITY);
+        for (j, &aj) in a.iter().enumerate().take(k) {
+            let mut s = aj;
+            for (d, &xd) in x.iter().enumerate() {
+                s = wt[d * kp + j].mul_add(xd, s);
+            }
+            if s < best_v {
+                best_v = s;
+                best = j;
+            }
+        }
+        *i = best as u32;
+        *v = best_v;
+    }
+}
+
+/// [`nearest_small_scalar`] with AVX-512 F: 16 centroids per register, four points
+/// sharing every load of the transposed centroids, running minima and their indices
+/// blended under a compare mask. Gives exactly the reference's results. Returns false
+/// (and writes nothing) where it cannot run: no AVX-512 F, `dim` of 0 or above
+/// [`SMALL_DIM_MAX`], `a.len()` not a multiple of 16, `a[k..]` not all `+∞` (the
+/// padding must never win), or slices of other lengths than the reference expects.
+pub fn nearest_small(
+    points: &[f32],
+    dim: usize,
+    wt: &[f32],
+    a: &[f32],
+    k: usize,
+    index: &mut [u32],
+    value: &mut [f32],
+) -> bool {
+    let kp = a.len();
+    let n = points.len().checked_div(dim).unwrap_or(0);
+    let fits = avx512_available()
+        && (1..=SMALL_DIM_MAX).contains(&dim)
+        && kp.is_multiple_of(16)
+        && k <= kp
+        && a[k..].iter().all(|&v| v == f32::INFINITY)
+        && wt.len() == dim * kp
+        && points.len() == n * dim
+        && index.len() == n
+        && value.len() == n
+        && kp < u32::MAX as usize;
+    if !fits {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        macro_rules! by_dim {
+            ($($d:literal)*) => {
+                match dim {
+                    $($d => {
+                        // SAFETY: the CPU supports AVX-512 F and every length was
+                        // checked above (`dim == D`, `kp` a multiple of 16).
+                        unsafe { nearest_small_avx512::<$d>(points, wt, a, index, value) };
+                    })*
+                    _ => return false,
+                }
+            };
+        }
+        by_dim!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F; `a.len()` is a multiple of 16, `wt.len() == D ×
+/// a.len()`, `points.len() == D × index.len()` and `value.len() == index.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn nearest_small_avx512<const D: usize>(
+    points: &[f32],
+    wt: &[f32],
+    a: &[f32],
+    index: &mut [u32],
+    value: &mut [f32],
+) {
+    let n = index.len();
+    let mut p = 0;
+    while p + 4 <= n {
+        // SAFETY: points p..p+4 lie inside `points`; the rest as this function's contract.
+        let best = unsafe { nearest_block::<D, 4>(&points[p * D..(p + 4) * D], wt, a) };
+        for (q, (i, v)) in best.into_iter().enumerate() {
+            index[p + q] = i;
+            value[p + q] = v;
+        }
+        p += 4;
+    }
+    while p < n {
+        // SAFETY: as above, for the single point p.
+        let [(i, v)] = unsafe { nearest_block::<D, 1>(&points[p * D..(p + 1) * D], wt, a) };
+        index[p] = i;
+        value[p] = v;
+        p += 1;
+    }
+}
+
+/// `P` points' (first index, value) of the smallest score.
+///
+/// Not a `target_feature` function so that it may be `inline(always)` into
+/// [`nearest_small_avx512`], which keeps its registers.
+///
+/// # Safety
+/// The CPU must support AVX-512 F; `x.len() == P × D`, `a.len()` is a multiple of 16
+/// and `wt.len() == D × a.len()`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn nearest_block<const D: usize, const P: usize>(
+    x: &[f32],
+    wt: &[f32],
+    a: &[f32],
+) -> [(u32, f32); P] {
+    use std::arch::x86_64::*;
+    debug_assert!(x.len() == P * D && a.len().is_multiple_of(16) && wt.len() == D * a.len());
+    let kp = a.len();
+    // SAFETY: the CPU supports AVX-512 F (this function's contract), which every
+    // intrinsic below needs; every load reads 16 floats at `16·c < kp` of `a` or of row
+    // `d < D` of `wt` (`d·kp + 16·c + 16 ≤ D·kp`). Unaligned loads are allowed.
+    unsafe {
+        let mut best_v = [_mm512_set1_ps(f32::INFINITY); P];
+        let mut best_i = [_mm512_setzero_si512(); P];
+        let mut idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let step = _mm512_set1_epi32(16);
+        for c in 0..kp / 16 {
+            let w: [__m512; D] =
+                std::array::from_fn(|d| _mm512_loadu_ps(wt.as_ptr().add(d * kp + 16 * c)));
+            let av = _mm512_loadu_ps(a.as_ptr().add(16 * c));
+            for q in 0..P {
+                let mut acc = av;
+                for (d, wd) in w.iter().enumerate() {
+                    acc = _mm512_fmadd_ps(*wd, _mm512_set1_ps(x[q * D + d]), acc);
+                }
+                let better = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(acc, best_v[q]);
+                best_v[q] = _mm512_mask_mov_ps(best_v[q], better, acc);
+                best_i[q] = _mm512_mask_mov_epi32(best_i[q], better, idx);
+            }
+            idx = _mm512_add_epi32(idx, step);
+        }
+        std::array::from_fn(|q| {
+            // The smallest value, then the smallest index among the lanes holding it
+            // (each lane kept its first index at its own minimum).
+            let v = _mm512_reduce_min_ps(best_v[q]);
+            let at = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(best_v[q], _mm512_set1_ps(v));
+            let i = _mm512_mask_reduce_min_epu32(at, best_i[q]);
+            // Only a NaN could leave no lane equal to the minimum (inputs are finite).
+            (if at == 0 { 0 } else { i }, v)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_small_matches_the_reference() {
+        if !avx512_available() {
+            eprintln!("skipping the AVX-512 nearest-centroid check: this CPU lacks AVX-512 F");
+            return;
+        }
+        let mut rng = crate::rng::Rng::new(4);
+        for dim in 1..=SMALL_DIM_MAX {
+            for k in [1usize, 5, 16, 17, 40, 256] {
+                let kp = k.div_ceil(16) * 16;
+                for n in [0usize, 1, 3, 4, 9, 33] {
+                    // Few distinct values: many ties, which must go to the smaller index.
+                    let points: Vec<f32> =
+                        (0..n * dim).map(|_| rng.below(3) as f32 - 1.0).collect();
+                    let wt: Vec<f32> = (0..dim * kp)
+                        .map(|i| {
+                            if i % kp < k {
+                                rng.below(3) as f32 * 0.5
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    let a: Vec<f32> = (0..kp)
+                        .map(|j| {
+                            if j < k {
+                                rng.below(4) as f32
+                            } else {
+                                f32::INFINITY
+                            }
+                        })
+                        .collect();
+                    let (mut i1, mut v1) = (vec![0u32; n], vec![0f32; n]);
+                    let (mut i2, mut v2) = (vec![7u32; n], vec![7f32; n]);
+                    nearest_small_scalar(&points, dim, &wt, &a, k, &mut i1, &mut v1);
+                    assert!(nearest_small(&points, dim, &wt, &a, k, &mut i2, &mut v2));
+                    assert_eq!((i1, v1), (i2, v2), "dim {dim} k {k} n {n}");
+                }
+            }
+        }
+        // Refused: a padding entry that could win, a dimension too large.
+        let (mut i, mut v) = (vec![0u32; 1], vec![0f32; 1]);
+        assert!(!nearest_small(
+            &[1.0],
+            1,
+            &[0.0; 16],
+            &[0.0; 16],
+            1,
+            &mut i,
+            &mut v
+        ));
+        let (big, wt) = (vec![0f32; 17], vec![0f32; 17 * 16]);
+        let a = [f32::INFINITY; 16];
+        assert!(!nearest_small(&big, 17, &wt, &a, 0, &mut i, &mut v));
+    }
 
     #[test]
     fn kernels_agree_including_ties_and_tails() {

@@ -8,10 +8,15 @@
 //! for `2j`, the high nibbles those for `2j+1`; `vpshufb` looks each set up in a table
 //! that holds the sub-quantizer's 16 entries in both 128-bit lanes
 //! ([`super::table::QuantizedTable`]), so one lookup serves 32 rows and no lane ever has
-//! to be folded onto the other. Sums are kept in u16 (at most 127 per entry and 128
-//! pairs per pass, so no overflow); more than 256 sub-quantizers are summed in passes of
-//! 128 pairs into u32. A final partial block is padded with zero codes and its padding
-//! rows are never offered.
+//! to be folded onto the other. The AVX-512 kernel loads two lines (two pairs) per
+//! 512-bit register and looks up both pairs with one 512-bit `vpshufb` (the table keeps
+//! the two pairs' tables side by side). Sums are kept in u16 (entries are at most 63):
+//! the AVX2 kernel takes up to 128 pairs (more go to the portable kernel), the AVX-512
+//! one sums passes of up to 256 pairs and widens each into u32. A final partial block
+//! is padded with zero codes and its padding rows are never offered.
+//!
+//! The shortlist is a [`Shortlist`]: the same rows as a counting top-k, with a bound
+//! that is exact after every offer, so fewer rows pass the kernels' bound test.
 //!
 //! The row-major codes are kept beside the blocks for the exact re-ranking: a row there
 //! is `M/2` consecutive bytes, where in its block it is spread over `M/2` lines of 32.

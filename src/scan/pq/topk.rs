@@ -121,7 +121,7 @@ impl Shortlist {
             } else {
                 vec![0; max_distance as usize + 1]
             },
-            buf: Vec::new(),
+            buf: Vec::with_capacity(if k == 0 { 0 } else { 2 * k.max(32) }),
             settled: Vec::new(),
             capacity: 2 * k.max(32),
         }

@@ -59,8 +59,8 @@ pub(super) unsafe fn fast_scan_blocks<const Q: usize, S: DistanceSink>(
         } else {
             u32::MAX
         };
-        // The bound test of every query first, then one branch for the block: most
-        // blocks have no row for any query.
+        // The bound test of every query first, then only the queries with rows to
+        // offer: most blocks have none for any query.
         let mut masks = [0u32; Q];
         for q in 0..Q {
             let bound = sinks[q].bound();
@@ -81,10 +81,15 @@ pub(super) unsafe fn fast_scan_blocks<const Q: usize, S: DistanceSink>(
                 _mm256_storeu_si256(sums[q].as_mut_ptr().add(16).cast(), odd);
             }
         }
-        if masks.iter().fold(0, |a, &m| a | m) == 0 {
-            continue;
-        }
-        for q in 0..Q {
+        // Bit q: query q has rows to offer.
+        const { assert!(Q <= 32) };
+        let mut queries = masks
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (q, &m)| a | (((m != 0) as u32) << q));
+        while queries != 0 {
+            let q = queries.trailing_zeros() as usize;
+            queries &= queries - 1;
             let mut mask = masks[q];
             while mask != 0 {
                 let i = mask.trailing_zeros() as usize;
