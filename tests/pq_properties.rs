@@ -279,6 +279,25 @@ fn batched_fast_scan_groups_agree_across_kernels() {
 }
 
 #[test]
+fn huge_k_returns_every_row() {
+    let mut rng = Rng::new(31);
+    let books = random_books(5, 4, 2, &mut rng);
+    let codes = random_codes(5, 4, 77, &mut rng);
+    let fast = FastScanCodes::from_view(codes.view()).unwrap();
+    let q: Vec<f32> = (0..books.dim()).map(|_| rng.normal()).collect();
+    for kernel in kernels() {
+        let opts = PqSearchOptions::with_kernel(kernel);
+        for k in [usize::MAX / 2, usize::MAX] {
+            let got = fast_scan_knn(&books, &fast, &q, PqMetric::SquaredL2, k, &opts).unwrap();
+            assert_eq!(got.len(), 77, "{kernel:?} k {k}");
+            let batch =
+                fast_scan_knn_batch(&books, &fast, &q, PqMetric::SquaredL2, k, &opts).unwrap();
+            assert_eq!(batch[0].len(), 77, "{kernel:?} k {k}");
+        }
+    }
+}
+
+#[test]
 fn many_sub_quantizers_take_the_wide_fast_scan_path() {
     // M = 1201: more than 128 pairs, and sums past u16: in every sub-quantizer codeword
     // 0 sits on the query and the other fifteen far away, so most entries quantise

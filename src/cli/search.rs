@@ -62,7 +62,7 @@ pub struct SearchArgs {
     #[arg(long, conflicts_with_all = ["out", "radius"])]
     pub out_npy: Option<PathBuf>,
     /// Kernel: Hamming (scalar, portable, popcnt, avx2, avx512) or, for a PQ index,
-    /// PQ (scalar, portable, avx2); default: the fastest.
+    /// PQ (scalar, portable, avx2, avx512); default: the fastest.
     #[arg(long)]
     pub kernel: Option<String>,
     /// PQ 4-bit fast scan: rows re-ranked exactly per query = k × this.

@@ -121,9 +121,9 @@ impl Shortlist {
             } else {
                 vec![0; max_distance as usize + 1]
             },
-            buf: Vec::with_capacity(if k == 0 { 0 } else { 2 * k.max(32) }),
+            buf: Vec::new(),
             settled: Vec::new(),
-            capacity: 2 * k.max(32),
+            capacity: k.max(32).saturating_mul(2),
         }
     }
 
