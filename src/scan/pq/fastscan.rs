@@ -15,7 +15,7 @@
 //! one sums passes of up to 256 pairs and widens each into u32. A final partial block
 //! is padded with zero codes and its padding rows are never offered.
 //!
-//! The shortlist is a [`Shortlist`]: the same rows as a counting top-k, with a bound
+//! The shortlist is a `Shortlist`: the same rows as a counting top-k, with a bound
 //! that is exact after every offer, so fewer rows pass the kernels' bound test.
 //!
 //! The row-major codes are kept beside the blocks for the exact re-ranking: a row there

@@ -7,7 +7,7 @@
 //! cost. Rows are offered in increasing order and the test is strict, so among equal
 //! costs the smaller row wins.
 //!
-//! [`Shortlist`] selects the same rows as [`crate::scan::topk::TopK`] (the k smallest
+//! `Shortlist` selects the same rows as [`crate::scan::topk::TopK`] (the k smallest
 //! sums, ties to the smaller row) but keeps its bound exact at every offer: a count of
 //! the buffered rows per sum value says when `k` rows lie strictly below `bound − 1`,
 //! and the bound drops at once, not at the next compaction. Fewer rows pass the scan's
