@@ -134,6 +134,23 @@ fn build_search_delete_compact_verify() {
     let flat: Vec<(u64, u32)> = got_ids.into_iter().zip(got_d).collect();
     assert_eq!(flat, found.concat());
 
+    // Column weights are for PQ indexes: refused, naming the index's schema.
+    let out = crosscode(&[
+        "search",
+        s(&idx),
+        "--queries",
+        s(&d.join("q.npy")),
+        "-k",
+        "3",
+        "--weights",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--weights") && err.contains("binary"),
+        "{err}"
+    );
+
     // Range search with a filter of allowed ids (even ids only).
     let allowed: Vec<u64> = ids.iter().copied().filter(|id| id % 2 == 0).collect();
     write_npy(&d.join("allow.npy"), &[allowed.len()], &allowed).unwrap();

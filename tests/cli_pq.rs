@@ -397,4 +397,53 @@ fn info_and_search_of_a_multi_column_index() {
         assert_eq!(v["ids"], serde_json::json!(ids));
     }
     assert_eq!(text.lines().count(), 2);
+    // Explicit weights (a negative one too), as the library scores them.
+    let text = ok(&[
+        "search",
+        s(&idx),
+        "--queries",
+        s(&qpath),
+        "-k",
+        "4",
+        "--weights",
+        "2,-1,0.25",
+    ]);
+    let want = index
+        .search_pq_columns_batch(&q, 4, Some(&[2.0, -1.0, 0.25]), None)
+        .unwrap();
+    let default = index.search_pq_columns_batch(&q, 4, None, None).unwrap();
+    assert_ne!(want, default, "the weights change the ranking on this data");
+    for (line, hits) in text.lines().zip(&want) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        assert_eq!(v["ids"], serde_json::json!(ids));
+        let scores: Vec<f64> = hits.iter().map(|h| h.score as f64).collect();
+        assert_eq!(v["scores"], serde_json::json!(scores));
+    }
+    fails(
+        &[
+            "search",
+            s(&idx),
+            "--queries",
+            s(&qpath),
+            "-k",
+            "4",
+            "--weights",
+            "1,2",
+        ],
+        "column weights",
+    );
+    fails(
+        &[
+            "search",
+            s(&idx),
+            "--queries",
+            s(&qpath),
+            "-k",
+            "4",
+            "--weights",
+            "1,nan,1",
+        ],
+        "weights",
+    );
 }

@@ -23,6 +23,7 @@ pub(crate) const EXAMPLES: &str = "Examples:
   crosscode search idx --queries q.npy -k 10 --allow-ids subset.npy
   crosscode search pqidx --queries qf.npy -k 10                # PQ index: float32 (nq, M·dsub) queries
   crosscode search pqidx --queries qf.npy -k 100 --out-npy res # res.ids.npy, res.scores.npy (float32)
+  crosscode search hcqidx --queries qf.npy -k 10 --weights 1,0.25,0.25  # per-column weights
 
 Each output line is {\"query\": i, \"ids\": [...], \"distances\": [...]}, nearest first,
 ties broken by smaller id. In .npy output, missing results are id 2^64-1, distance 2^32-1.
@@ -68,6 +69,10 @@ pub struct SearchArgs {
     /// PQ 4-bit fast scan: rows re-ranked exactly per query = k × this.
     #[arg(long, default_value_t = 4)]
     pub rerank_factor: usize,
+    /// PQ index: weight of each column's score, comma-separated, one per column (HCQ:
+    /// coarse first); default 1 for the first column and 1/L for each of the L others.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    pub weights: Option<Vec<f32>>,
 }
 
 impl SearchArgs {
@@ -76,6 +81,13 @@ impl SearchArgs {
         let mut index = Index::open(&self.index)?;
         if index.is_pq() {
             return self.run_pq(index);
+        }
+        if self.weights.is_some() {
+            return Err(Error::SchemaMismatch {
+                path: self.index.clone(),
+                expected: "a PQ index for --weights (per-column PQ score weights)".to_string(),
+                found: index.schema().describe(),
+            });
         }
         if let Some(name) = &self.kernel {
             index.set_search_options(SearchOptions::with_kernel(HammingKernel::from_name(name)?));
@@ -180,7 +192,12 @@ impl SearchArgs {
             None => None,
         };
         let k = self.k.unwrap_or(0);
-        let results = index.search_pq_batch(&queries, k, allowed.as_ref())?;
+        let results = index.search_pq_columns_batch(
+            &queries,
+            k,
+            self.weights.as_deref(),
+            allowed.as_ref(),
+        )?;
         if let Some(prefix) = &self.out_npy {
             let with = |suffix: &str| {
                 let mut s = prefix.clone().into_os_string();
