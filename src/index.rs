@@ -213,6 +213,20 @@ fn load_snapshot(dir: &Path) -> Result<(Manifest, Vec<LoadedSegment>)> {
     }
 }
 
+/// Creates `dir` if missing and takes its writer lock, refusing a directory that already
+/// holds an index: the first step of every `create`.
+fn lock_new_dir(dir: &Path) -> Result<WriterLock> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let lock = WriterLock::acquire(dir)?;
+    if dir.join(MANIFEST_FILE).exists() {
+        return Err(Error::InvalidArgument {
+            name: "dir",
+            reason: format!("{} already holds an index", dir.display()),
+        });
+    }
+    Ok(lock)
+}
+
 impl Index {
     /// Creates a new index in `dir` (created if missing; must not hold an index yet) and
     /// opens it for writing. Today's indexes have one binary column.
@@ -220,14 +234,7 @@ impl Index {
         let dir = dir.as_ref();
         schema.validate()?;
         let bits = schema_bits(dir, &schema)?;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let lock = WriterLock::acquire(dir)?;
-        if dir.join(MANIFEST_FILE).exists() {
-            return Err(Error::InvalidArgument {
-                name: "dir",
-                reason: format!("{} already holds an index", dir.display()),
-            });
-        }
+        let lock = lock_new_dir(dir)?;
         let manifest = Manifest::new(schema)?;
         manifest.store(dir)?;
         Ok(Index {

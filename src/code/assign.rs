@@ -38,11 +38,14 @@ pub(crate) fn assign(
 ) -> (Vec<u32>, Vec<f32>) {
     let n = points.len() / dim;
     let k = centroids.len() / dim;
+    if n == 0 || k == 0 {
+        return (vec![0; n], vec![0.0; n]);
+    }
+    if let Some(result) = assign_small_dim(points, centroids, dim, nearness, parallel) {
+        return result;
+    }
     let mut index = vec![0u32; n];
     let mut value = vec![0f32; n];
-    if n == 0 || k == 0 {
-        return (index, value);
-    }
     // Score of centroid j for a row of dot products d: a[j] + b[j]·d[j], minimised.
     // L2: ‖c‖² − 2·x·c (‖x‖² added after); cosine: −x·c/‖c‖ (zero centroids never win).
     let (a, b): (Vec<f32>, Vec<f32>) = centroids
@@ -56,9 +59,6 @@ pub(crate) fn assign(
             }
         })
         .unzip();
-    if let Some(result) = assign_small_dim(points, centroids, dim, nearness, parallel) {
-        return result;
-    }
     let avx2 = crate::scan::argmin::avx2_available();
     let cen = MatRef::from_row_major_slice(centroids, k, dim);
     let work = |prod: &mut Vec<f32>, ((pts, idx), val): ((&[f32], &mut [u32]), &mut [f32])| {

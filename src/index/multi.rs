@@ -63,7 +63,6 @@ use crate::error::{Error, Result};
 use crate::scan::SearchOptions;
 use crate::scan::pq::{PqColumn, PqSearchOptions, multi_column_knn, multi_column_knn_where};
 use crate::store::codebooks::{codebook_name, read_codebooks, write_codebooks};
-use crate::store::directory::WriterLock;
 use crate::store::manifest::{MANIFEST_FILE, Manifest};
 use crate::store::schema::{ColumnKind, Schema};
 use crate::store::segment::ColumnData;
@@ -273,14 +272,7 @@ impl Index {
             let books = codebooks.into_iter().next();
             return Self::create_pq(dir, schema, books.ok_or_else(|| no_column(dir))?);
         }
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let lock = WriterLock::acquire(dir)?;
-        if dir.join(MANIFEST_FILE).exists() {
-            return Err(Error::InvalidArgument {
-                name: "dir",
-                reason: format!("{} already holds an index", dir.display()),
-            });
-        }
+        let lock = super::lock_new_dir(dir)?;
         let entries = (columns.iter().zip(&codebooks).enumerate())
             .map(|(i, (c, b))| write_codebooks(dir, &codebook_name(i), &c.name, b))
             .collect::<Result<Vec<_>>>()?;

@@ -44,7 +44,6 @@ use crate::scan::pq::{
     fast_scan_knn_where, pq_knn, pq_knn_batch, pq_knn_where,
 };
 use crate::store::codebooks::{codebook_name, read_codebooks, write_codebooks};
-use crate::store::directory::WriterLock;
 use crate::store::manifest::{MANIFEST_FILE, Manifest};
 use crate::store::schema::{ColumnKind, Schema};
 use crate::store::segment::ColumnData;
@@ -204,14 +203,7 @@ impl Index {
         schema.validate()?;
         let (name, _, _, metric) = pq_column(dir, &schema)?;
         check_books_fit(dir, &schema, &codebooks)?;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let lock = WriterLock::acquire(dir)?;
-        if dir.join(MANIFEST_FILE).exists() {
-            return Err(Error::InvalidArgument {
-                name: "dir",
-                reason: format!("{} already holds an index", dir.display()),
-            });
-        }
+        let lock = super::lock_new_dir(dir)?;
         let entry = write_codebooks(dir, &codebook_name(0), &name, &codebooks)?;
         let manifest = Manifest::new_with_codebooks(schema, vec![entry])?;
         manifest.store(dir)?;

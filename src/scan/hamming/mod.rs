@@ -168,6 +168,31 @@ impl HammingKernel {
     }
 }
 
+/// Hands the rows flagged in `below` (bit `j`: row `first + j`, distance `dist[j]`) that
+/// are still below the bound to the sink, in row order, re-reading the bound after each
+/// offer. The rare path of every SIMD scan.
+#[cold]
+#[inline(never)]
+pub(super) fn offer_flagged<S: DistanceSink>(
+    dist: &[u32],
+    mut below: u32,
+    first: usize,
+    bound: &mut u32,
+    sink: &mut S,
+) {
+    if dist.len() < 32 {
+        below &= (1u32 << dist.len()) - 1;
+    }
+    while below != 0 {
+        let j = below.trailing_zeros() as usize;
+        below &= below - 1;
+        if dist[j] < *bound {
+            sink.offer(first + j, dist[j]);
+            *bound = sink.bound();
+        }
+    }
+}
+
 /// Transposes an 8 × 8 byte matrix held as eight little-endian words: afterwards byte
 /// `r` of word `b` is what byte `b` of word `r` was. Three rounds of swapping
 /// off-diagonal bytes, pairs of bytes, then halves.
@@ -188,6 +213,12 @@ fn transpose_bytes_8x8(x: &mut [u64; 8]) {
             x[i] ^= t << shift;
         }
     }
+}
+
+/// Rows of `bytes_per_row` that fit in `budget` bytes of cache, at least 128 so that
+/// per-block work is shared by enough rows, in whole groups of 32.
+fn rows_in_budget(budget: usize, bytes_per_row: usize) -> usize {
+    (budget / bytes_per_row.max(1)).max(128) / 32 * 32
 }
 
 /// 32 bytes aligned for whole-vector loads: one byte position of 32 rows, or a table.
@@ -217,9 +248,7 @@ impl ByteSlicedBlock {
     /// byte) fits in 24 KiB of the L1 cache, beside the 512 bytes of lookup tables; at
     /// least 128 rows so that per-block work is shared by enough rows.
     pub(crate) fn block_rows(bytes_per_code: usize) -> usize {
-        const L1_BUDGET: usize = 24 * 1024;
-        let rows = L1_BUDGET / (2 * bytes_per_code.max(1));
-        rows.max(128) / 32 * 32
+        rows_in_budget(24 * 1024, 2 * bytes_per_code)
     }
 
     /// Re-lays out `codes` (rows of `words_per_code` words, `bytes_per_code` of them
@@ -323,9 +352,7 @@ impl WordSlicedBlock {
     /// Rows per block for codes of `words_per_code` words: the block fits in 32 KiB of
     /// the L1 cache; at least 128 rows.
     pub(crate) fn block_rows(words_per_code: usize) -> usize {
-        const L1_BUDGET: usize = 32 * 1024;
-        let rows = L1_BUDGET / (8 * words_per_code.max(1));
-        rows.max(128) / 32 * 32
+        rows_in_budget(32 * 1024, 8 * words_per_code)
     }
 
     /// Re-lays out `codes` (rows of `words_per_code` words) into this block.

@@ -17,7 +17,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{DistanceSink, Lane32};
+use super::{DistanceSink, Lane32, offer_flagged};
 
 /// Popcount of each nibble value, for `vpshufb` (one copy per 128-bit half).
 ///
@@ -62,24 +62,6 @@ unsafe fn load4(words: &[u64], at: usize) -> __m256i {
 
 /// How far ahead (in words) single-query scans of long codes prefetch: 4 KiB.
 const PREFETCH_WORDS: usize = 512;
-
-/// Hands the rows flagged in `below` (bit j: row `first + j`) to the sink. The rare path.
-#[cold]
-#[inline(never)]
-fn offer_flagged<S: DistanceSink>(
-    dist: &[u32],
-    below: u32,
-    first: usize,
-    bound: &mut u32,
-    sink: &mut S,
-) {
-    for (j, &d) in dist.iter().enumerate() {
-        if below & (1 << j) != 0 && d < *bound {
-            sink.offer(first + j, d);
-            *bound = sink.bound();
-        }
-    }
-}
 
 /// Scans `codes` against `query`.
 ///

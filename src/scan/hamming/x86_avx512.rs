@@ -22,7 +22,7 @@
 
 use std::arch::x86_64::*;
 
-use super::DistanceSink;
+use super::{DistanceSink, offer_flagged};
 
 /// Rows per step.
 const STEP_ROWS: usize = 32;
@@ -109,21 +109,14 @@ fn offer_step<S: DistanceSink>(
     let mut lanes = [0u16; 32];
     // SAFETY: `lanes` is 64 writable bytes; storeu needs no alignment.
     unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), packed) };
+    let dist: [u32; 32] = std::array::from_fn(|r| lanes[4 * (r % 8) + r / 8] as u32);
     let mut rows_below = 0u32;
     while lanes_below != 0 {
         let lane = lanes_below.trailing_zeros();
         lanes_below &= lanes_below - 1;
         rows_below |= 1 << (8 * (lane % 4) + lane / 4);
     }
-    while rows_below != 0 {
-        let r = rows_below.trailing_zeros() as usize;
-        rows_below &= rows_below - 1;
-        let d = lanes[4 * (r % 8) + r / 8] as u32;
-        if d < *bound {
-            sink.offer(first + r, d);
-            *bound = sink.bound();
-        }
-    }
+    offer_flagged(&dist, rows_below, first, bound, sink);
 }
 
 /// Offers the rows of one eight-row group below the bound, in row order. The rare path.
@@ -137,13 +130,8 @@ fn offer_group<S: DistanceSink>(d: __m512i, first: usize, bound: &mut u32, sink:
     let mut lanes = [0u64; 8];
     // SAFETY: `lanes` is 64 writable bytes; storeu needs no alignment.
     unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), d) };
-    for (i, &d) in lanes.iter().enumerate() {
-        let d = d as u32;
-        if d < *bound {
-            sink.offer(first + i, d);
-            *bound = sink.bound();
-        }
-    }
+    let dist = lanes.map(|d| d as u32);
+    offer_flagged(&dist, u32::MAX, first, bound, sink);
 }
 
 /// Where a scan's eight-row groups come from.
