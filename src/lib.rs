@@ -22,7 +22,6 @@
 //! # Ok::<(), crosscode::Error>(())
 //! ```
 
-pub mod cli;
 pub mod code;
 pub mod error;
 pub mod eval;

@@ -1,22 +1,24 @@
 //! The `crosscode` command line: argument definitions and the code behind each
-//! subcommand, one file each. `src/bin/crosscode.rs` only parses [`Cli`] and calls
-//! [`run`]. The index subcommands (`build`, `search`, `info`, `verify`, `delete`,
+//! subcommand, one file each, over the library's public API (the library exports no
+//! command line). The index subcommands (`build`, `search`, `info`, `verify`, `delete`,
 //! `compact`) are gathered in [`StoreCommand`]; [`train`] holds `train`, `encode` and
 //! `eval`; [`bench_quality`] compares the methods' retrieval quality.
 
-pub mod bench_quality;
+mod bench_quality;
 mod build;
 mod compact;
 mod delete;
 mod demo;
 mod info;
 mod search;
-pub mod train;
+mod train;
 mod verify;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Result;
+use std::process::ExitCode;
+
+use crosscode::error::Result;
 
 pub use bench_quality::BenchQualityArgs;
 pub use build::BuildArgs;
@@ -107,6 +109,16 @@ impl StoreCommand {
             StoreCommand::Verify(a) => a.run(),
             StoreCommand::Delete(a) => a.run(),
             StoreCommand::Compact(a) => a.run(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

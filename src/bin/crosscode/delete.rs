@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::error::{Error, Result};
-use crate::index::Index;
-use crate::io::IdReader;
+use crosscode::error::{Error, Result};
+use crosscode::index::Index;
+use crosscode::io::IdReader;
 
 pub(crate) const EXAMPLES: &str = "Examples:
   crosscode delete idx --id 17 --id 42

@@ -1,7 +1,7 @@
 //! `crosscode bench-quality`: retrieval quality of every method side by side.
 //!
-//! Trains each method named by [`fit_by_name`](crate::train::methods::fit_by_name) at each code length on two data sets laid
-//! out like `../shared/data` and scores the held-out items with [`crate::eval`]:
+//! Trains each method named by [`fit_by_name`](crosscode::train::methods::fit_by_name) at each code length on two data sets laid
+//! out like `../shared/data` and scores the held-out items with [`crosscode::eval`]:
 //! * `mfeat/` (`pix.npy` ↔ `fou.npy`, `labels.npy`): a seeded random split into queries
 //!   and database, training on the whole database; mAP@all in both directions with
 //!   label-sharing relevance.
@@ -27,10 +27,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::eval::{LabelReport, PairReport, evaluate_labels, evaluate_pairs, pr_curve_svg};
-use crate::train::data::{Modality, PairedDataset, Split, load_labels};
-use crate::train::methods::{FitOptions, METHOD_NAMES, Side, fit_by_name_with};
+use crosscode::error::{Error, Result};
+use crosscode::eval::{LabelReport, PairReport, evaluate_labels, evaluate_pairs, pr_curve_svg};
+use crosscode::train::data::{Modality, PairedDataset, Split, load_labels};
+use crosscode::train::methods::{FitOptions, METHOD_NAMES, Side, fit_by_name_with};
 
 /// Examples shown by `--help`.
 pub const EXAMPLES: &str = "Examples:
@@ -361,7 +361,7 @@ pub fn bench_quality(a: &BenchQualityArgs) -> Result<PathBuf> {
         });
     }
     for &b in &a.bits {
-        crate::code::binary::words_for_bits(b)?;
+        crosscode::code::binary::words_for_bits(b)?;
     }
     let started = Instant::now();
     let mut benches = Vec::new();
@@ -409,7 +409,7 @@ pub fn bench_quality(a: &BenchQualityArgs) -> Result<PathBuf> {
         let [x, y] = b.views;
         for &bits in &a.bits {
             for (dir, pick) in [(format!("{x}-{y}"), true), (format!("{y}-{x}"), false)] {
-                let curves: Vec<(String, Vec<crate::eval::PrPoint>)> = cells
+                let curves: Vec<(String, Vec<crosscode::eval::PrPoint>)> = cells
                     .iter()
                     .filter(|c| c.dataset == b.name && c.bits == bits)
                     .filter_map(|c| {
@@ -467,8 +467,8 @@ pub fn bench_quality(a: &BenchQualityArgs) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::npy::write_npy;
-    use crate::rng::Rng;
+    use crosscode::io::npy::write_npy;
+    use crosscode::rng::Rng;
 
     /// `n` items of `classes` classes (round robin): two views of a class-dependent
     /// latent plus item noise, through random maps to `da` and `db` dimensions.

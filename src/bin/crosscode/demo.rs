@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use crate::rng::Rng;
-use crate::scan::hamming::reference_distance;
-use crate::{BinaryCodes, HammingKernel, SearchOptions, knn_batch, range_batch};
+use crosscode::rng::Rng;
+use crosscode::scan::hamming::reference_distance;
+use crosscode::{BinaryCodes, HammingKernel, SearchOptions, knn_batch, range_batch};
 
 /// Example lines shown under `crosscode demo --help`.
 pub(crate) const EXAMPLES: &str = "Examples:\n  crosscode demo\n  crosscode demo --bits 256 --n 500000 --queries 1000\n  crosscode demo --kernel portable";

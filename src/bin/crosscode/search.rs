@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use clap::Args;
 use roaring::RoaringTreemap;
 
-use crate::error::{Error, Result};
-use crate::index::{Hit, Index};
-use crate::io::npy::{NpyDtype, open_npy};
-use crate::io::{
+use crosscode::error::{Error, Result};
+use crosscode::index::{Hit, Index};
+use crosscode::io::npy::{NpyDtype, open_npy};
+use crosscode::io::{
     CodeReader, IdReader, read_floats_npy, write_pq_results_jsonl, write_pq_results_npy,
     write_results_jsonl, write_results_npy,
 };
-use crate::scan::pq::{PqKernel, PqSearchOptions};
-use crate::scan::{HammingKernel, SearchOptions};
+use crosscode::scan::pq::{PqKernel, PqSearchOptions};
+use crosscode::scan::{HammingKernel, SearchOptions};
 
 pub(crate) const EXAMPLES: &str = "Examples:
   crosscode search idx --queries q.npy -k 10                   # JSON lines on stdout

@@ -6,11 +6,13 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::code::BinaryCodes;
-use crate::error::{Error, Result};
-use crate::eval::{LabelReport, Labels, PairReport, evaluate_labels, evaluate_pairs, pr_curve_svg};
-use crate::train::data::{Modality, PairedDataset, Sequences, Split, load_labels, read_npy};
-use crate::train::methods::{
+use crosscode::code::BinaryCodes;
+use crosscode::error::{Error, Result};
+use crosscode::eval::{
+    LabelReport, Labels, PairReport, evaluate_labels, evaluate_pairs, pr_curve_svg,
+};
+use crosscode::train::data::{Modality, PairedDataset, Sequences, Split, load_labels, read_npy};
+use crosscode::train::methods::{
     CcaHash, CcaItq, CcaItqConfig, Cvh, CvhConfig, HashingMethod, HuggingHash, HuggingHashConfig,
     Lsh, LshConfig, Side, Srch, SrchConfig, SrchLog, TrainLog, load_any,
 };
@@ -501,7 +503,11 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
         name: "input",
         reason: "no items to encode".into(),
     })?;
-    crate::io::npy::write_npy::<u8>(&a.out, &[codes.len(), codes.bits() / 8], &codes.to_packed())?;
+    crosscode::io::npy::write_npy::<u8>(
+        &a.out,
+        &[codes.len(), codes.bits() / 8],
+        &codes.to_packed(),
+    )?;
     eprintln!(
         "{} codes of {} bits written to {}",
         codes.len(),

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::code::PqMetric;
-use crate::error::{Error, Result};
-use crate::index::Index;
-use crate::io::{CodeReader, IdReader, PqCodeReader, read_codebooks_npy};
-use crate::store::Schema;
-use crate::store::manifest::MANIFEST_FILE;
+use crosscode::code::PqMetric;
+use crosscode::error::{Error, Result};
+use crosscode::index::Index;
+use crosscode::io::{CodeReader, IdReader, PqCodeReader, read_codebooks_npy};
+use crosscode::store::Schema;
+use crosscode::store::manifest::MANIFEST_FILE;
 
 pub(crate) const EXAMPLES: &str = "Examples:
   crosscode build idx --codes codes.npy                  # uint8 (n, bits/8): packed codes, ids 0..n

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::error::Result;
-use crate::index::Index;
+use crosscode::error::Result;
+use crosscode::index::Index;
 
 pub(crate) const EXAMPLES: &str = "Examples:
   crosscode verify idx && echo intact
